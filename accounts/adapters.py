@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from allauth.account.adapter import DefaultAccountAdapter
+from django.forms import BaseForm
+from django.http import HttpRequest
+
+from accounts.models import User
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    """allauth's account flows, storing Hearth's extra sign-up fields on the new person."""
+
+    def save_user(
+        self, request: HttpRequest, user: User, form: BaseForm, commit: bool = True
+    ) -> Any:
+        user.display_name = form.cleaned_data["display_name"]
+        user.time_zone = form.cleaned_data["time_zone"]
+        return super().save_user(request, user, form, commit=commit)

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from accounts.selectors import guidelines_accepted_current
+
+
+def hearth(request: HttpRequest) -> dict[str, Any]:
+    """Site name, and whether the viewer still has to accept the current guidelines."""
+    user = getattr(request, "user", None)
+
+    def pending() -> bool:
+        return bool(user and user.is_authenticated and not guidelines_accepted_current(user=user))
+
+    return {
+        "site_name": settings.SITE_NAME,
+        "guidelines_pending": SimpleLazyObject(pending),
+    }

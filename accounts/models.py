@@ -1,0 +1,179 @@
+"""People, their roles, therapist credentials and the code of conduct they accept."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accounts.places import COUNTRIES, validate_time_zone
+from accounts.pseudonyms import MAX_LENGTH, validate_display_name
+from accounts.roles import MFA_REQUIRED_ROLES, Role
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person. Others only ever see ``display_name``; never the email, never a real name.
+
+    Rows are never deleted: erasure anonymises the row (a tombstone) so that audit events
+    which point at it stay valid.
+    """
+
+    email = models.EmailField(blank=True)
+    display_name = models.CharField(
+        max_length=MAX_LENGTH,
+        validators=[validate_display_name],
+        help_text="The name others see. It must not identify you.",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    country = models.CharField(max_length=2, blank=True, choices=COUNTRIES)
+    is_staff = models.BooleanField(
+        default=False, help_text="Can use the admin. Granted with the staff role only."
+    )
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["display_name"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=~models.Q(email=""), name="user_email_unique_ci"
+            ),
+            models.UniqueConstraint(Lower("display_name"), name="user_display_name_unique_ci"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or f"Person {self.pk}"
+
+    @cached_property
+    def roles(self) -> frozenset[Role]:
+        """The roles this person holds (one query, then cached on the instance)."""
+        if self.pk is None:
+            return frozenset()
+        names = set(self.groups.values_list("name", flat=True))
+        return frozenset(role for role in Role if role.value in names)
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.__dict__.pop("roles", None)
+
+    def has_role(self, role: Role) -> bool:
+        return role in self.roles
+
+    @property
+    def requires_mfa(self) -> bool:
+        return self.is_staff or self.is_superuser or bool(self.roles & MFA_REQUIRED_ROLES)
+
+
+class TherapistApplication(models.Model):
+    """A request to act as a therapist, with the credentials staff check before verifying."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        VERIFIED = "verified", "Verified"
+        REJECTED = "rejected", "Not approved"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="therapist_applications"
+    )
+    licence_number = models.CharField(max_length=64)
+    issuing_body = models.CharField(
+        max_length=200, help_text="The body that issued the licence or registration."
+    )
+    jurisdiction = models.CharField(
+        max_length=120, help_text="Country, state or region where the licence is valid."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    submitted_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-submitted_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(status="pending"),
+                name="therapistapplication_one_pending_per_user",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="pending", decided_at__isnull=True)
+                | (~models.Q(status="pending") & models.Q(decided_at__isnull=False)),
+                name="therapistapplication_decided_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Application {self.pk} ({self.get_status_display()})"
+
+
+class GuidelinesVersion(models.Model):
+    """One version of the code of conduct. Publishing a new one asks everyone to accept again."""
+
+    version = models.PositiveIntegerField(unique=True)
+    body = models.TextField(help_text="Plain text. Blank lines separate paragraphs.")
+    summary_of_changes = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = "guidelines version"
+
+    def __str__(self) -> str:
+        state = "published" if self.published_at else "draft"
+        return f"Guidelines v{self.version} ({state})"
+
+
+class GuidelinesAcceptance(models.Model):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="guidelines_acceptances"
+    )
+    version = models.ForeignKey(
+        GuidelinesVersion, on_delete=models.PROTECT, related_name="acceptances"
+    )
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "version"], name="guidelinesacceptance_once_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} accepted v{self.version_id}"

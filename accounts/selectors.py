@@ -1,0 +1,45 @@
+"""Reads about people, roles and guidelines."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import GuidelinesAcceptance, GuidelinesVersion, TherapistApplication, User
+from accounts.pseudonyms import normalize_display_name, suggest_display_name
+
+
+def display_name_is_taken(*, name: str, exclude_user: User | None = None) -> bool:
+    qs = User.objects.filter(display_name__iexact=normalize_display_name(name))
+    if exclude_user is not None and exclude_user.pk is not None:
+        qs = qs.exclude(pk=exclude_user.pk)
+    return qs.exists()
+
+
+def display_name_suggestion() -> str:
+    """A friendly generated name nobody has yet."""
+    for _ in range(20):
+        name = suggest_display_name()
+        if not display_name_is_taken(name=name):
+            return name
+    return f"{suggest_display_name()}{suggest_display_name()[-2:]}"
+
+
+def guidelines_current() -> GuidelinesVersion | None:
+    """The latest published version, the one everyone must accept."""
+    return GuidelinesVersion.objects.filter(published_at__isnull=False).order_by("-version").first()
+
+
+def guidelines_accepted_current(*, user: User) -> bool:
+    """Whether ``user`` accepted the version in force now (one query)."""
+    if not user.is_authenticated:
+        return False
+    latest_published = (
+        GuidelinesVersion.objects.filter(published_at__isnull=False)
+        .order_by("-version")
+        .values("pk")[:1]
+    )
+    return GuidelinesAcceptance.objects.filter(user=user, version=latest_published).exists()
+
+
+def therapist_applications_for(*, user: User) -> QuerySet[TherapistApplication]:
+    return TherapistApplication.objects.filter(user=user).order_by("-submitted_at")

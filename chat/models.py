@@ -1,0 +1,1 @@
+"""Room messages, presence and attendance: built by the Live rooms issue."""

@@ -1,0 +1,1 @@
+"""Groups, sessions and enrollments: built by the Groups issue."""

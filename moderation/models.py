@@ -1,0 +1,128 @@
+"""Moderation and safety records: the append-only audit log and the crisis lines."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditAction(models.TextChoices):
+    """Every privileged or security-relevant action, by a stable dotted name.
+
+    Names are stored in rows that can never change: add new ones, never rename or reuse one.
+    """
+
+    ACCOUNT_SIGNED_UP = "account.signed_up", "Signed up"
+    ACCOUNT_LOGIN_SUCCEEDED = "account.login_succeeded", "Logged in"
+    ACCOUNT_LOGIN_FAILED = "account.login_failed", "Login failed"
+    ACCOUNT_LOGGED_OUT = "account.logged_out", "Logged out"
+    ACCOUNT_MFA_ENABLED = "account.mfa_enabled", "Two-step login turned on"
+    ACCOUNT_MFA_DISABLED = "account.mfa_disabled", "Two-step login turned off"
+    ACCOUNT_PROFILE_CHANGED = "account.profile_changed", "Profile changed"
+    ACCOUNT_ROLE_GRANTED = "account.role_granted", "Role granted"
+    ACCOUNT_ROLE_REVOKED = "account.role_revoked", "Role revoked"
+    THERAPIST_APPLIED = "therapist.applied", "Applied to be a therapist"
+    THERAPIST_VERIFIED = "therapist.verified", "Therapist verified"
+    THERAPIST_REJECTED = "therapist.rejected", "Therapist application rejected"
+    GUIDELINES_PUBLISHED = "guidelines.published", "Guidelines published"
+    GUIDELINES_ACCEPTED = "guidelines.accepted", "Guidelines accepted"
+    ADMIN_OBJECT_ADDED = "admin.object_added", "Added in the admin"
+    ADMIN_OBJECT_CHANGED = "admin.object_changed", "Changed in the admin"
+    ADMIN_OBJECT_DELETED = "admin.object_deleted", "Deleted in the admin"
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete an audit row."""
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be changed.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be deleted.")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be changed.")
+
+
+class AuditEvent(models.Model):
+    """One privileged or security-relevant action. Append-only, at every layer.
+
+    ``details`` holds ids and codes only, never message text or other health information
+    (``moderation.audit.audit_record`` enforces it). On PostgreSQL a trigger rejects UPDATE
+    and DELETE on the table, so not even raw SQL can rewrite history.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who acted; empty for the system or an anonymous visitor.",
+    )
+    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    group_id = models.BigIntegerField(null=True, blank=True)
+    session_id = models.BigIntegerField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["actor", "created_at"]),
+            models.Index(fields=["action", "created_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+            models.Index(fields=["group_id", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.actor_id or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("Audit events cannot be deleted.")
+
+
+class CrisisLine(models.Model):
+    """A place to get help now, shown on the "Get help now" page. Edited by staff."""
+
+    INTERNATIONAL = "ZZ"
+
+    country = models.CharField(
+        max_length=2,
+        help_text='ISO 3166 two-letter code (such as "GB"), or "ZZ" for lines that serve anywhere.',
+    )
+    name = models.CharField(max_length=120)
+    phone = models.CharField(max_length=40, blank=True)
+    text = models.CharField(max_length=80, blank=True, help_text="How to reach it by text message.")
+    website = models.URLField(blank=True)
+    hours = models.CharField(max_length=80, blank=True, help_text='Such as "24 hours, every day".')
+    description = models.CharField(max_length=300, blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["country", "sort_order", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["country", "name"], name="crisisline_unique_name"),
+            models.CheckConstraint(
+                condition=~models.Q(phone="", text="", website=""),
+                name="crisisline_has_a_way_to_reach_it",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.country})"

@@ -1,0 +1,142 @@
+"""Shared fixtures: the real services, and the personas every view is tested against.
+
+Personas: ``member`` (a client), ``therapist``, ``peer_supervisor``, ``staff_user`` and the
+``outsider``, who must be refused everywhere. Privileged personas have two-step login set up,
+as the platform requires; ``*_without_mfa`` fixtures give the state before that.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from allauth.mfa.totp.internal.auth import (
+    format_hotp_value,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.core.cache import cache
+from django.db import connection
+
+from accounts.roles import Role
+from tests.factories import UserFactory, add_totp
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not REQUIRE_SERVICES:
+        return
+    missing = [name for name in ("DATABASE_URL", "REDIS_URL") if not os.environ.get(name)]
+    if missing:
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but {', '.join(missing)} is not set.")
+    if not os.environ["DATABASE_URL"].startswith(("postgres://", "postgresql://")):
+        raise pytest.UsageError("REQUIRE_SERVICES=1 needs DATABASE_URL to be PostgreSQL.")
+    import redis
+
+    try:
+        redis.Redis.from_url(os.environ["REDIS_URL"]).ping()
+    except redis.RedisError as error:
+        raise pytest.UsageError(f"REQUIRE_SERVICES=1 but Redis is unreachable: {error}") from error
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+    has_redis = bool(os.environ.get("REDIS_URL"))
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
+        if "redis" in item.keywords and not has_redis:
+            item.add_marker(pytest.mark.skip(reason="needs Redis: set REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_and_fast_hashing(settings: pytest.FixtureRequest) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+# --- Personas ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(db):
+    """A client: enrolled in groups, no privileges."""
+    return UserFactory(display_name="Quiet Otter")
+
+
+@pytest.fixture
+def outsider(db):
+    """Someone with an account and no business with anyone else's things."""
+    return UserFactory(display_name="Passing Stranger")
+
+
+@pytest.fixture
+def therapist_without_mfa(db):
+    return UserFactory(display_name="Harbor Light", roles=[Role.THERAPIST])
+
+
+@pytest.fixture
+def therapist(therapist_without_mfa):
+    add_totp(therapist_without_mfa)
+    return therapist_without_mfa
+
+
+@pytest.fixture
+def peer_supervisor_without_mfa(db):
+    return UserFactory(display_name="Steady Oak", roles=[Role.THERAPIST, Role.PEER_SUPERVISOR])
+
+
+@pytest.fixture
+def peer_supervisor(peer_supervisor_without_mfa):
+    add_totp(peer_supervisor_without_mfa)
+    return peer_supervisor_without_mfa
+
+
+@pytest.fixture
+def staff_user_without_mfa(db):
+    return UserFactory(display_name="Sam from Hearth", roles=[Role.STAFF])
+
+
+@pytest.fixture
+def staff_user(staff_user_without_mfa):
+    add_totp(staff_user_without_mfa)
+    return staff_user_without_mfa
+
+
+@pytest.fixture
+def superuser(db):
+    user = UserFactory(display_name="Root Keeper", is_superuser=True, is_staff=True)
+    add_totp(user)
+    return user
+
+
+def login_with_password(client, user) -> None:
+    """Log in through allauth's form, as a person does (allauth then counts the login as
+    recent, which it asks for before MFA changes)."""
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    response = client.post(reverse("account_login"), {"login": user.email, "password": PASSWORD})
+    assert response.status_code == 302, "login failed"
+    assert client.session["_auth_user_id"] == str(user.pk)
+
+
+def reauthenticate(client) -> None:
+    """Re-enter the password, as allauth asks before any change to two-step login."""
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    response = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert response.status_code == 302, "reauthentication failed"
+
+
+def totp_code(secret: str) -> str:
+    return format_hotp_value(hotp_value(secret, next(yield_hotp_counters_from_time())))
