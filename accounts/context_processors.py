@@ -6,7 +6,10 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from accounts.roles import Role
 from accounts.selectors import guidelines_accepted_current
+
+LEADING_ROLES = frozenset({Role.THERAPIST, Role.PEER_SUPERVISOR})
 
 
 def hearth(request: HttpRequest) -> dict[str, Any]:
@@ -16,7 +19,11 @@ def hearth(request: HttpRequest) -> dict[str, Any]:
     def pending() -> bool:
         return bool(user and user.is_authenticated and not guidelines_accepted_current(user=user))
 
+    def can_lead() -> bool:
+        return bool(user and user.is_authenticated and user.roles & LEADING_ROLES)
+
     return {
         "site_name": settings.SITE_NAME,
         "guidelines_pending": SimpleLazyObject(pending),
+        "can_lead_groups": SimpleLazyObject(can_lead),
     }

@@ -54,6 +54,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    suspended_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While set and in the future, the person cannot enroll or take part.",
+    )
 
     objects = UserManager()
 
@@ -79,6 +84,10 @@ class User(AbstractBaseUser, PermissionsMixin):
             return frozenset()
         names = set(self.groups.values_list("name", flat=True))
         return frozenset(role for role in Role if role.value in names)
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_until is not None and self.suspended_until > timezone.now()
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
@@ -177,3 +186,45 @@ class GuidelinesAcceptance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} accepted v{self.version_id}"
+
+
+class Notification(models.Model):
+    """An email a person is owed: written in the transaction that causes it, sent after commit.
+
+    The row is the outbox and the record: a task claims it (``sent_at`` from empty to now) so it
+    is sent at most once, and it names what happened by ids, never by content.
+    """
+
+    class Kind(models.TextChoices):
+        SESSION_CANCELLED = "session_cancelled", "A session was cancelled"
+        SESSION_RESCHEDULED = "session_rescheduled", "A session was moved"
+        WAITLIST_PROMOTED = "waitlist_promoted", "A place became free"
+        ENROLLMENT_REMOVED = "enrollment_removed", "Removed from a group"
+        INVITED = "invited", "Invited to a group"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    email = models.EmailField(blank=True, help_text="For invitations to people without an account.")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    group_id = models.BigIntegerField(null=True, blank=True)
+    session_id = models.BigIntegerField(null=True, blank=True)
+    object_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sent_at", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(recipient__isnull=False) | ~models.Q(email=""),
+                name="notification_has_an_address",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id or 'an invitee'}"

@@ -6,3 +6,16 @@ class GroupsConfig(AppConfig):
 
     name = "groups"
     verbose_name = "Groups"
+
+    role_permissions = {
+        "therapist": {"groups.add_therapygroup"},
+        "staff": {
+            "groups.view_therapygroup",
+            "groups.view_groupsession",
+            "groups.view_enrollment",
+            "groups.view_invitation",
+            "groups.view_topic",
+            "groups.add_topic",
+            "groups.change_topic",
+        },
+    }

@@ -1,1 +1,345 @@
-"""Groups, sessions and enrollments: built by the Groups issue."""
+"""Groups, their scheduled sessions, who is enrolled, and invitations to closed groups."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from accounts.places import validate_time_zone
+from accounts.pseudonyms import MAX_LENGTH, validate_display_name
+
+MIN_SESSION = timedelta(minutes=15)
+MAX_SESSION = timedelta(hours=4)
+
+LANGUAGES = (
+    ("en", "English"),
+    ("es", "Spanish"),
+    ("fr", "French"),
+    ("de", "German"),
+    ("nl", "Dutch"),
+    ("pt", "Portuguese"),
+    ("it", "Italian"),
+    ("pl", "Polish"),
+)
+
+
+class Topic(models.Model):
+    """What a group is about (anxiety, grief, …). Staff keep the list."""
+
+    name = models.CharField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sort_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TherapyGroup(models.Model):
+    """A group that meets at set times, led by a facilitator. Never deleted: archived."""
+
+    class Kind(models.TextChoices):
+        THERAPY = "therapy", "Therapy group"
+        SUPPORT = "support", "Support group"
+        PEER_SUPERVISION = "peer_supervision", "Peer supervision"
+
+    title = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=140, unique=True)
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="groups")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SUPPORT)
+    description = models.TextField()
+    agreement = models.TextField(
+        blank=True, help_text="The group's own rules, on top of the guidelines."
+    )
+    facilitator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="facilitated_groups"
+    )
+    co_facilitators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="co_facilitated_groups"
+    )
+    capacity = models.PositiveSmallIntegerField(default=10)
+    language = models.CharField(max_length=8, choices=LANGUAGES, default="en")
+    is_listed = models.BooleanField(default=True, help_text="Shown in the directory.")
+    is_closed = models.BooleanField(default=False, help_text="Joined by invitation only.")
+    time_zone = models.CharField(
+        max_length=64, default="Europe/London", validators=[validate_time_zone]
+    )
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        permissions = [
+            ("facilitate_group", "Facilitate the group and its live room"),
+            ("view_roster", "See the group's members"),
+            ("manage_sessions", "Schedule, move and cancel the group's sessions"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(capacity__gte=2, capacity__lte=50), name="group_capacity_range"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="peer_supervision") | models.Q(is_closed=True),
+                name="group_peer_supervision_is_closed",
+            ),
+        ]
+        indexes = [models.Index(fields=["is_listed", "archived_at"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class TherapyGroupUserObjectPermission(UserObjectPermissionBase):
+    """guardian's per-object rights with a real foreign key (joins instead of string ids)."""
+
+    content_object = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE)
+
+
+class TherapyGroupGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE)
+
+
+class SessionSeries(models.Model):
+    """A recurrence rule, in the group's time zone, that produced some of its sessions."""
+
+    group = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE, related_name="series")
+    rule = models.CharField(
+        max_length=200, help_text="An RFC 5545 RRULE, such as FREQ=WEEKLY;COUNT=8"
+    )
+    # Wall-clock time in ``time_zone``: the instant of each session follows the zone's rules.
+    first_date = models.DateField()
+    start_time = models.TimeField()
+    duration_minutes = models.PositiveSmallIntegerField()
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "session series"
+
+    def __str__(self) -> str:
+        return f"{self.rule} from {self.first_date} {self.start_time:%H:%M} ({self.time_zone})"
+
+
+class GroupSession(models.Model):
+    """One meeting of a group. Its status is derived from facts and the clock, never stored."""
+
+    class Status(models.TextChoices):
+        UPCOMING = "upcoming", "Upcoming"
+        OPEN = "open", "Room open"
+        LIVE = "live", "Live"
+        CLOSED = "closed", "Closed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    group = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE, related_name="sessions")
+    series = models.ForeignKey(
+        SessionSeries, on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
+    )
+    # The lead facilitator at scheduling time: one person cannot lead two sessions at once.
+    facilitator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    room_opens_minutes = models.PositiveSmallIntegerField(default=10)
+    sequence = models.PositiveIntegerField(default=0, help_text="Calendar revision number.")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=300, blank=True)
+    rescheduled_at = models.DateTimeField(null=True, blank=True)
+    reschedule_reason = models.CharField(max_length=300, blank=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Ended early by the facilitator."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")),
+                name="session_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(room_opens_minutes__lte=60),
+                name="session_room_opens_within_hour",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(cancelled_at__isnull=True) | ~models.Q(cancel_reason=""),
+                name="session_cancel_has_reason",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["group", "starts_at"]),
+            models.Index(fields=["starts_at"]),
+            models.Index(fields=["facilitator", "starts_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id} at {self.starts_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def room_opens_at(self) -> datetime:
+        return self.starts_at - timedelta(minutes=self.room_opens_minutes)
+
+    @property
+    def closes_at(self) -> datetime:
+        """When the room closes: the end, or earlier if the facilitator ended it."""
+        return min(self.ends_at, self.closed_at) if self.closed_at else self.ends_at
+
+    def status_at(self, now: datetime) -> GroupSession.Status:
+        if self.cancelled_at is not None:
+            return self.Status.CANCELLED
+        if now >= self.closes_at:
+            return self.Status.CLOSED
+        if now >= self.starts_at:
+            return self.Status.LIVE
+        if now >= self.room_opens_at:
+            return self.Status.OPEN
+        return self.Status.UPCOMING
+
+    @property
+    def status(self) -> GroupSession.Status:
+        return self.status_at(timezone.now())
+
+    @property
+    def room_is_open(self) -> bool:
+        return self.status in (self.Status.OPEN, self.Status.LIVE)
+
+
+class Enrollment(models.Model):
+    """A person's place in a group (or on its waiting list). One row per person and group."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Enrolled"
+        WAITLISTED = "waitlisted", "On the waiting list"
+        WITHDRAWN = "withdrawn", "Left"
+        REMOVED = "removed", "Removed"
+
+    group = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE, related_name="enrollments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrollments"
+    )
+    state = models.CharField(max_length=12, choices=State.choices)
+    waitlist_position = models.PositiveIntegerField(null=True, blank=True)
+    pseudonym = models.CharField(
+        max_length=MAX_LENGTH,
+        validators=[validate_display_name],
+        help_text="The name shown in this group only.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    removed_reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "user"], name="enrollment_one_per_person"),
+            models.UniqueConstraint(
+                fields=["group", "waitlist_position"],
+                condition=models.Q(state="waitlisted"),
+                name="enrollment_unique_waitlist_position",
+            ),
+            models.UniqueConstraint(
+                "group",
+                Lower("pseudonym"),
+                condition=models.Q(state__in=["active", "waitlisted"]),
+                name="enrollment_unique_pseudonym_in_group",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(state="waitlisted") & models.Q(waitlist_position__isnull=False))
+                | (~models.Q(state="waitlisted") & models.Q(waitlist_position__isnull=True)),
+                name="enrollment_waitlist_position_iff_waitlisted",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "state"]), models.Index(fields=["group", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.pseudonym} in {self.group_id} ({self.state})"
+
+
+def _invitation_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def _invitation_expiry() -> datetime:
+    return timezone.now() + timedelta(days=14)
+
+
+class Invitation(models.Model):
+    """A single-use invitation to a closed group, to a person or to an email address."""
+
+    group = models.ForeignKey(TherapyGroup, on_delete=models.CASCADE, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="invitations",
+    )
+    email = models.EmailField(blank=True)
+    token = models.CharField(max_length=64, unique=True, default=_invitation_token, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(default=_invitation_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(invitee__isnull=False) | ~models.Q(email=""),
+                name="invitation_has_an_invitee",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(accepted_at__isnull=True) | models.Q(declined_at__isnull=True),
+                name="invitation_not_both_accepted_and_declined",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.pk} to {self.group_id}"
+
+    def is_pending_at(self, now: datetime) -> bool:
+        return (
+            self.accepted_at is None
+            and self.declined_at is None
+            and self.revoked_at is None
+            and self.expires_at > now
+        )
+
+
+def _feed_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class CalendarFeed(models.Model):
+    """A person's secret calendar address. Replacing the token revokes the old address."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    token = models.CharField(max_length=64, unique=True, default=_feed_token)
+    include_group_names = models.BooleanField(
+        default=False,
+        help_text="Show group titles in event names (others may see your calendar).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Calendar feed of {self.user_id}"

@@ -62,3 +62,61 @@ class GuidelinesVersionFactory(factory.django.DjangoModelFactory):
 
     version = factory.Sequence(lambda n: n + 100)
     body = "Be kind.\n\nKeep what is shared here, here."
+
+
+# --- Groups (through the services, so rights and audit rows are real) ---------------------------
+
+
+def accept_guidelines(user: User) -> None:
+    from accounts.selectors import guidelines_current
+    from accounts.services import guidelines_accept
+
+    guidelines_accept(actor=user, version=guidelines_current())
+
+
+def make_group(facilitator: User, **fields: object):
+    """A group led by ``facilitator`` (who must be a therapist, or a peer supervisor for
+    peer supervision), created through ``group_create``."""
+    from groups.models import Topic
+    from groups.services import group_create
+
+    defaults: dict[str, object] = {
+        "title": "Thursday evening anxiety group",
+        "topic": Topic.objects.get(slug="anxiety"),
+        "kind": "support",
+        "description": "A calm space to talk about living with anxiety.",
+        "capacity": 8,
+        "time_zone": "Europe/London",
+    }
+    defaults.update(fields)
+    return group_create(actor=facilitator, **defaults)
+
+
+def make_session(group, *, days_ahead: int = 7, hour: int = 18, minutes: int = 60, **kwargs):
+    """One session ``days_ahead`` days from now at ``hour``:00 in the group's time zone."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from groups.scheduling import to_local
+    from groups.services import session_schedule
+
+    local_day = to_local(timezone.now(), time_zone=group.time_zone).date() + timedelta(
+        days=days_ahead
+    )
+    return session_schedule(
+        actor=group.facilitator,
+        group=group,
+        starts_local=datetime.combine(local_day, datetime.min.time()).replace(hour=hour),
+        duration_minutes=minutes,
+        **kwargs,
+    )
+
+
+def make_member(group, user: User | None = None, **fields: object):
+    """Enroll ``user`` (a new person by default) in ``group`` through the service."""
+    from groups.services import enrollment_create
+
+    user = user or UserFactory(**fields)
+    accept_guidelines(user)
+    return enrollment_create(actor=user, group=group)

@@ -1,0 +1,216 @@
+"""Forms for groups: they parse and check what people type; the services decide."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django import forms
+
+from accounts.places import time_zone_names
+from groups.models import LANGUAGES, TherapyGroup, Topic
+from groups.scheduling import MAX_SESSIONS_PER_SERIES, Recurrence
+from groups.selectors import TIMES_OF_DAY, DirectoryFilters
+
+WEEKDAYS = [
+    (1, "Monday"),
+    (2, "Tuesday"),
+    (3, "Wednesday"),
+    (4, "Thursday"),
+    (5, "Friday"),
+    (6, "Saturday"),
+    (7, "Sunday"),
+]
+DURATIONS = [
+    (m, f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min") for m in range(15, 241, 15)
+]
+
+
+class DirectoryForm(forms.Form):
+    q = forms.CharField(label="Search", required=False, max_length=100)
+    topic = forms.ChoiceField(label="Topic", required=False)
+    kind = forms.ChoiceField(
+        label="Kind of group",
+        required=False,
+        choices=[("", "Any kind"), *TherapyGroup.Kind.choices],
+    )
+    weekday = forms.TypedChoiceField(
+        label="Day",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "Any day"), *WEEKDAYS],
+    )
+    time_of_day = forms.ChoiceField(
+        label="Time of day (your time)",
+        required=False,
+        choices=[("", "Any time")] + [(key, key.capitalize()) for key in TIMES_OF_DAY],
+    )
+    language = forms.ChoiceField(
+        label="Language", required=False, choices=[("", "Any language"), *LANGUAGES]
+    )
+    seats = forms.BooleanField(label="Only groups with a free place", required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].choices = [("", "Any topic")] + [
+            (topic.slug, topic.name) for topic in Topic.objects.filter(is_active=True)
+        ]
+
+    def filters(self) -> DirectoryFilters:
+        """The filters to apply; invalid parts are simply left out."""
+        if self.is_bound:
+            self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        return DirectoryFilters(
+            query=(data.get("q") or "").strip(),
+            topic=data.get("topic") or "",
+            kind=data.get("kind") or "",
+            language=data.get("language") or "",
+            weekday=data.get("weekday"),
+            time_of_day=data.get("time_of_day") or "",
+            seats_only=bool(data.get("seats")),
+        )
+
+
+class JoinForm(forms.Form):
+    pseudonym = forms.CharField(
+        label="Your name in this group",
+        max_length=40,
+        required=False,
+        help_text="Leave it as it is to use your display name, or choose a different one "
+        "for this group only.",
+    )
+
+
+def _time_zone_choices() -> list[tuple[str, str]]:
+    return [(name, name.replace("_", " ")) for name in time_zone_names()]
+
+
+class GroupForm(forms.Form):
+    title = forms.CharField(max_length=120)
+    topic = forms.ModelChoiceField(queryset=Topic.objects.filter(is_active=True), empty_label=None)
+    kind = forms.ChoiceField(choices=TherapyGroup.Kind.choices, label="Kind of group")
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What the group is for and who it is for, in plain words.",
+    )
+    agreement = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        label="Group agreement (optional)",
+        help_text="Rules for this group on top of the community guidelines.",
+    )
+    capacity = forms.IntegerField(
+        min_value=2, max_value=50, initial=10, help_text="How many members, from 2 to 50."
+    )
+    language = forms.ChoiceField(choices=LANGUAGES, initial="en")
+    time_zone = forms.ChoiceField(
+        label="Time zone the group meets in",
+        choices=_time_zone_choices,
+        help_text="Session times are planned in this zone; members see them in their own.",
+    )
+    is_listed = forms.BooleanField(label="Show in the directory", required=False, initial=True)
+    is_closed = forms.BooleanField(
+        label="By invitation only", required=False, help_text="Peer supervision is always closed."
+    )
+
+    def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            del self.fields["kind"]
+
+
+class SessionTimeForm(forms.Form):
+    date = forms.DateField(
+        label="Date",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="In the group's time zone.",
+    )
+    start = forms.TimeField(label="Start time", widget=forms.TimeInput(attrs={"type": "time"}))
+    duration = forms.TypedChoiceField(label="Length", coerce=int, choices=DURATIONS, initial=60)
+
+    def starts_local(self) -> datetime:
+        return datetime.combine(self.cleaned_data["date"], self.cleaned_data["start"])
+
+
+class ScheduleForm(SessionTimeForm):
+    REPEAT_CHOICES = [
+        ("once", "Just once"),
+        ("1", "Every week"),
+        ("2", "Every other week"),
+    ]
+
+    room_opens_minutes = forms.IntegerField(
+        label="Room opens (minutes before the start)", min_value=0, max_value=60, initial=10
+    )
+    repeat = forms.ChoiceField(choices=REPEAT_CHOICES, initial="once", widget=forms.RadioSelect)
+    count = forms.IntegerField(
+        label="Number of sessions",
+        required=False,
+        min_value=1,
+        max_value=MAX_SESSIONS_PER_SERIES,
+        help_text="For a repeating series: either this …",
+    )
+    until = forms.DateField(
+        label="Last date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="… or the date of the last session.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("repeat", "once") != "once":
+            has_count, has_until = data.get("count") is not None, data.get("until") is not None
+            if has_count == has_until:
+                raise forms.ValidationError(
+                    "For a repeating series, give either the number of sessions or the last "
+                    "date (not both)."
+                )
+        return data
+
+    def recurrence(self) -> Recurrence | None:
+        repeat = self.cleaned_data["repeat"]
+        if repeat == "once":
+            return None
+        return Recurrence(
+            interval_weeks=int(repeat),
+            count=self.cleaned_data.get("count"),
+            until=self.cleaned_data.get("until"),
+        )
+
+
+class RescheduleForm(SessionTimeForm):
+    reason = forms.CharField(
+        max_length=300, help_text="Members are told this, so keep it short and kind."
+    )
+    rest_of_series = forms.BooleanField(
+        label="Move the later sessions of this series by the same amount", required=False
+    )
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300, help_text="Members are told this, so keep it short and kind."
+    )
+    rest_of_series = forms.BooleanField(
+        label="Also cancel the later sessions of this series", required=False
+    )
+
+
+class RemoveMemberForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        help_text="Kept with the group's records. The person is told they were removed.",
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address of the person to invite")
+
+
+def initial_for_session(
+    local_start: datetime, duration_minutes: int
+) -> dict[str, date | time | int]:
+    return {"date": local_start.date(), "start": local_start.time(), "duration": duration_minutes}

@@ -1,0 +1,34 @@
+"""On PostgreSQL, the database itself refuses two live sessions of one facilitator that overlap.
+
+The scheduling service checks first (with a clear message); this is the backstop for races and
+for writes that do not go through it.
+"""
+
+from django.db import migrations
+
+CREATE = """
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+ALTER TABLE groups_groupsession ADD CONSTRAINT session_no_overlap_per_facilitator
+    EXCLUDE USING gist (facilitator_id WITH =, tstzrange(starts_at, ends_at, '[)') WITH &&)
+    WHERE (cancelled_at IS NULL);
+"""
+
+DROP = """
+ALTER TABLE groups_groupsession DROP CONSTRAINT IF EXISTS session_no_overlap_per_facilitator;
+"""
+
+
+def create(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE, params=None)
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("groups", "0002_seed_topics")]
+
+    operations = [migrations.RunPython(create, drop)]

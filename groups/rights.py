@@ -1,0 +1,70 @@
+"""Per-object rights on a group (django-guardian), read and written in one place.
+
+Guardian's ``has_perm`` and ``ObjectPermissionChecker`` answer True for any superuser. Here
+a right exists only when it was granted to that person for that group, so nobody's rights are
+silently widened; the queries go straight to the direct foreign-key permission table.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Permission
+from django.db.models import Exists, OuterRef, Q
+
+from accounts.models import User
+from groups.models import TherapyGroup, TherapyGroupUserObjectPermission
+
+FACILITATE = "facilitate_group"
+VIEW_ROSTER = "view_roster"
+MANAGE_SESSIONS = "manage_sessions"
+FACILITATOR_RIGHTS = (FACILITATE, VIEW_ROSTER, MANAGE_SESSIONS)
+
+
+def rights_of(*, user: User, group: TherapyGroup) -> frozenset[str]:
+    """The rights ``user`` holds on ``group`` (one query; none for the anonymous)."""
+    if not user.is_authenticated or not user.is_active:
+        return frozenset()
+    return frozenset(
+        TherapyGroupUserObjectPermission.objects.filter(
+            user=user, content_object=group
+        ).values_list("permission__codename", flat=True)
+    )
+
+
+def has_right(*, user: User, group: TherapyGroup, right: str) -> bool:
+    return right in rights_of(user=user, group=group)
+
+
+def right_exists(*, user: User, right: str) -> Q:
+    """A filter for groups on which ``user`` holds ``right`` (for use in querysets)."""
+    return Q(
+        Exists(
+            TherapyGroupUserObjectPermission.objects.filter(
+                content_object=OuterRef("pk"), user=user, permission__codename=right
+            )
+        )
+    )
+
+
+def _permissions(codenames: tuple[str, ...]) -> list[Permission]:
+    return list(
+        Permission.objects.filter(
+            content_type__app_label="groups",
+            content_type__model="therapygroup",
+            codename__in=codenames,
+        )
+    )
+
+
+def grant(*, user: User, group: TherapyGroup, rights: tuple[str, ...] = FACILITATOR_RIGHTS) -> None:
+    """Give ``user`` the rights on ``group`` (granting twice changes nothing)."""
+    for permission in _permissions(rights):
+        TherapyGroupUserObjectPermission.objects.get_or_create(
+            user=user, content_object=group, permission=permission
+        )
+
+
+def revoke(*, user: User, group: TherapyGroup, rights: tuple[str, ...] = FACILITATOR_RIGHTS) -> int:
+    deleted, _ = TherapyGroupUserObjectPermission.objects.filter(
+        user=user, content_object=group, permission__codename__in=rights
+    ).delete()
+    return deleted

@@ -1,0 +1,374 @@
+"""Reads for groups. Each page's read is a fixed number of queries, whatever the data size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce, ExtractHour, ExtractIsoWeekDay
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.roles import Role
+from groups import rights
+from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
+
+LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
+
+
+def _is_member(user: User) -> Q:
+    return Q(
+        Exists(Enrollment.objects.filter(group=OuterRef("pk"), user=user, state__in=LIVE_STATES))
+    )
+
+
+def _is_invited(user: User, now: datetime) -> Q:
+    addressed = Q(invitee=user)
+    if user.email:
+        addressed |= Q(invitee__isnull=True, email__iexact=user.email)
+    return Q(
+        Exists(
+            Invitation.objects.filter(
+                addressed,
+                group=OuterRef("pk"),
+                accepted_at__isnull=True,
+                declined_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            )
+        )
+    )
+
+
+def groups_visible_to(user: User) -> QuerySet[TherapyGroup]:
+    """The groups ``user`` may see at all; any other group answers 404.
+
+    Listed groups (peer supervision only for therapists), groups they belong to or are invited
+    to, and groups on which they hold an explicit right (facilitators; staff given the right).
+    Archived groups only to those holding a right.
+    """
+    groups = TherapyGroup.objects.all()
+    listed = Q(is_listed=True, archived_at__isnull=True)
+    if not user.is_authenticated:
+        return groups.filter(listed & ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION))
+    if not (user.has_role(Role.THERAPIST) or user.has_role(Role.PEER_SUPERVISOR)):
+        listed &= ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION)
+    now = timezone.now()
+    live = Q(archived_at__isnull=True) & (_is_member(user) | _is_invited(user, now))
+    return groups.filter(listed | live | rights.right_exists(user=user, right=rights.FACILITATE))
+
+
+def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
+    active = (
+        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.ACTIVE)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    waiting = (
+        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.WAITLISTED)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return groups.annotate(
+        active_count=Coalesce(Subquery(active, output_field=IntegerField()), Value(0)),
+        waitlist_count=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)),
+    ).annotate(seats_left=F("capacity") - F("active_count"))
+
+
+def _upcoming(now: datetime) -> QuerySet[GroupSession]:
+    return GroupSession.objects.filter(cancelled_at__isnull=True, ends_at__gt=now).filter(
+        Q(closed_at__isnull=True) | Q(closed_at__gt=now)
+    )
+
+
+def _with_next_session(groups: QuerySet[TherapyGroup], now: datetime) -> QuerySet[TherapyGroup]:
+    next_start = (
+        _upcoming(now).filter(group=OuterRef("pk")).order_by("starts_at").values("starts_at")[:1]
+    )
+    return groups.annotate(next_starts_at=Subquery(next_start))
+
+
+TIMES_OF_DAY = {
+    "morning": (5, 12),
+    "afternoon": (12, 17),
+    "evening": (17, 22),
+    "night": (22, 5),
+}
+
+
+@dataclass(frozen=True)
+class DirectoryFilters:
+    query: str = ""
+    topic: str = ""
+    kind: str = ""
+    language: str = ""
+    weekday: int | None = None  # 1 = Monday … 7 = Sunday, in the viewer's zone
+    time_of_day: str = ""
+    seats_only: bool = False
+
+
+def directory(
+    *, viewer: User, filters: DirectoryFilters, viewer_zone: str
+) -> QuerySet[TherapyGroup]:
+    """Listed groups matching the filters, with seats left and the next session (one query)."""
+    now = timezone.now()
+    groups = groups_visible_to(viewer).filter(is_listed=True, archived_at__isnull=True)
+    if filters.query:
+        groups = groups.filter(
+            Q(title__icontains=filters.query) | Q(description__icontains=filters.query)
+        )
+    if filters.topic:
+        groups = groups.filter(topic__slug=filters.topic)
+    if filters.kind:
+        groups = groups.filter(kind=filters.kind)
+    if filters.language:
+        groups = groups.filter(language=filters.language)
+    if filters.weekday is not None or filters.time_of_day:
+        zone = ZoneInfo(viewer_zone)
+        sessions = _upcoming(now).filter(
+            group=OuterRef("pk"), starts_at__lt=now + timedelta(days=60)
+        )
+        sessions = sessions.annotate(
+            local_weekday=ExtractIsoWeekDay("starts_at", tzinfo=zone),
+            local_hour=ExtractHour("starts_at", tzinfo=zone),
+        )
+        if filters.weekday is not None:
+            sessions = sessions.filter(local_weekday=filters.weekday)
+        if filters.time_of_day in TIMES_OF_DAY:
+            start, end = TIMES_OF_DAY[filters.time_of_day]
+            hours = (
+                Q(local_hour__gte=start, local_hour__lt=end)
+                if start < end
+                else Q(local_hour__gte=start) | Q(local_hour__lt=end)
+            )
+            sessions = sessions.filter(hours)
+        groups = groups.filter(Exists(sessions))
+    groups = _with_next_session(_with_seats(groups), now)
+    if filters.seats_only:
+        groups = groups.filter(seats_left__gt=0)
+    return groups.select_related("topic", "facilitator").order_by(
+        F("next_starts_at").asc(nulls_last=True), "title"
+    )
+
+
+@dataclass
+class GroupPage:
+    group: TherapyGroup
+    sessions: list[GroupSession]
+    enrollment: Enrollment | None
+    invitation: Invitation | None
+    rights: frozenset[str]
+
+
+def group_page(*, viewer: User, slug: str) -> GroupPage | None:
+    """Everything the group page shows, or None if ``viewer`` may not see the group."""
+    now = timezone.now()
+    group = (
+        _with_seats(groups_visible_to(viewer))
+        .select_related("topic", "facilitator")
+        .prefetch_related("co_facilitators")
+        .filter(slug=slug)
+        .first()
+    )
+    if group is None:
+        return None
+    sessions = list(_upcoming(now).filter(group=group).order_by("starts_at")[:8])
+    enrollment = invitation = None
+    held: frozenset[str] = frozenset()
+    if viewer.is_authenticated:
+        enrollment = Enrollment.objects.filter(group=group, user=viewer).first()
+        invitation = (
+            Invitation.objects.filter(group=group)
+            .filter(Q(invitee=viewer) | Q(invitee__isnull=True, email__iexact=viewer.email or "-"))
+            .filter(
+                accepted_at__isnull=True,
+                declined_at__isnull=True,
+                revoked_at__isnull=True,
+                expires_at__gt=now,
+            )
+            .first()
+        )
+        held = rights.rights_of(user=viewer, group=group)
+    return GroupPage(
+        group=group, sessions=sessions, enrollment=enrollment, invitation=invitation, rights=held
+    )
+
+
+def my_schedule(*, user: User, days: int = 60) -> QuerySet[GroupSession]:
+    """Sessions of the next ``days`` days in groups ``user`` belongs to or facilitates."""
+    now = timezone.now()
+    member_of = Enrollment.objects.filter(user=user, state=Enrollment.State.ACTIVE).values(
+        "group_id"
+    )
+    facilitates = TherapyGroup.objects.filter(
+        rights.right_exists(user=user, right=rights.FACILITATE)
+    ).values("pk")
+    return (
+        GroupSession.objects.filter(
+            Q(group_id__in=member_of) | Q(group_id__in=facilitates),
+            ends_at__gt=now,
+            starts_at__lt=now + timedelta(days=days),
+        )
+        .select_related("group")
+        .order_by("starts_at")
+    )
+
+
+def my_waiting(*, user: User) -> QuerySet[Enrollment]:
+    return (
+        Enrollment.objects.filter(user=user, state=Enrollment.State.WAITLISTED)
+        .select_related("group")
+        .order_by("created_at")
+    )
+
+
+def my_invitations(*, user: User) -> QuerySet[Invitation]:
+    now = timezone.now()
+    addressed = Q(invitee=user)
+    if user.email:
+        addressed |= Q(invitee__isnull=True, email__iexact=user.email)
+    return (
+        Invitation.objects.filter(
+            addressed,
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+            group__archived_at__isnull=True,
+        )
+        .select_related("group")
+        .order_by("created_at")
+    )
+
+
+def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
+    """Sessions for the calendar feed: recent and future, cancelled ones included."""
+    now = timezone.now()
+    member_of = Enrollment.objects.filter(user=user, state=Enrollment.State.ACTIVE).values(
+        "group_id"
+    )
+    facilitates = TherapyGroup.objects.filter(
+        rights.right_exists(user=user, right=rights.FACILITATE)
+    ).values("pk")
+    return (
+        GroupSession.objects.filter(
+            Q(group_id__in=member_of) | Q(group_id__in=facilitates),
+            starts_at__gt=now - timedelta(days=30),
+        )
+        .select_related("group")
+        .order_by("starts_at")
+    )
+
+
+def facilitated_groups(*, user: User) -> QuerySet[TherapyGroup]:
+    """The facilitator dashboard: groups ``user`` facilitates, with counts and next session."""
+    now = timezone.now()
+    groups = TherapyGroup.objects.filter(rights.right_exists(user=user, right=rights.FACILITATE))
+    return (
+        _with_next_session(_with_seats(groups), now)
+        .select_related("topic")
+        .order_by(F("archived_at").asc(nulls_first=True), "title")
+    )
+
+
+def facilitated_sessions(*, user: User, days: int = 30) -> QuerySet[GroupSession]:
+    now = timezone.now()
+    facilitates = TherapyGroup.objects.filter(
+        rights.right_exists(user=user, right=rights.FACILITATE)
+    ).values("pk")
+    return (
+        GroupSession.objects.filter(
+            group_id__in=facilitates, ends_at__gt=now, starts_at__lt=now + timedelta(days=days)
+        )
+        .select_related("group")
+        .order_by("starts_at")
+    )
+
+
+@dataclass
+class ManagePage:
+    group: TherapyGroup
+    members: list[Enrollment]
+    waiting: list[Enrollment]
+    invitations: list[Invitation]
+    sessions: list[GroupSession]
+
+
+def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
+    """The facilitator's view of one group, or None unless ``viewer`` holds the roster right."""
+    now = timezone.now()
+    group = (
+        _with_seats(
+            TherapyGroup.objects.filter(rights.right_exists(user=viewer, right=rights.VIEW_ROSTER))
+        )
+        .select_related("topic", "facilitator")
+        .prefetch_related("co_facilitators")
+        .filter(slug=slug)
+        .first()
+    )
+    if group is None:
+        return None
+    enrollments = list(
+        Enrollment.objects.filter(group=group, state__in=LIVE_STATES)
+        .select_related("user")
+        .order_by("waitlist_position", "pseudonym")
+    )
+    return ManagePage(
+        group=group,
+        members=[e for e in enrollments if e.state == Enrollment.State.ACTIVE],
+        waiting=[e for e in enrollments if e.state == Enrollment.State.WAITLISTED],
+        invitations=list(
+            group.invitations.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+            .filter(declined_at__isnull=True, expires_at__gt=now)
+            .select_related("invitee")
+            .order_by("-created_at")
+        ),
+        sessions=list(
+            GroupSession.objects.filter(group=group, ends_at__gt=now - timedelta(days=7))
+            .select_related("series")
+            .order_by("starts_at")[:40]
+        ),
+    )
+
+
+def session_for_viewer(*, viewer: User, session_id: int) -> GroupSession | None:
+    """One session, if its group is visible to ``viewer``."""
+    return (
+        GroupSession.objects.filter(pk=session_id, group__in=groups_visible_to(viewer))
+        .select_related("group")
+        .first()
+    )
+
+
+__all__ = [
+    "DirectoryFilters",
+    "GroupPage",
+    "ManagePage",
+    "calendar_sessions",
+    "directory",
+    "facilitated_groups",
+    "facilitated_sessions",
+    "group_page",
+    "groups_visible_to",
+    "manage_page",
+    "my_invitations",
+    "my_schedule",
+    "my_waiting",
+    "session_for_viewer",
+]

@@ -1,0 +1,188 @@
+"""Creating, editing and archiving groups, and who facilitates them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.exceptions import ServiceError
+from accounts.models import User
+from groups import rights
+from groups.models import (
+    TherapyGroup,
+    Topic,
+)
+from groups.services._common import _lead_refusal, _may_lead, _require_active, _require_right
+from groups.services.enrollment import _active_count, _fill_free_places
+from groups.services.sessions import _cancel_one
+from moderation.audit import AuditAction, audit_record
+
+# --- Groups ---------------------------------------------------------------------------------------
+
+
+def _unique_slug(title: str) -> str:
+    base = slugify(title)[:120] or "group"
+    slug, n = base, 2
+    while TherapyGroup.objects.filter(slug=slug).exists():
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def group_create(
+    *,
+    actor: User,
+    title: str,
+    topic: Topic,
+    kind: str,
+    description: str,
+    agreement: str = "",
+    capacity: int = 10,
+    language: str = "en",
+    is_listed: bool = True,
+    is_closed: bool = False,
+    time_zone: str = "Europe/London",
+) -> TherapyGroup:
+    """Create a group led by ``actor``, who gets the facilitator rights on it."""
+    _require_active(actor)
+    if not _may_lead(actor, kind):
+        raise _lead_refusal(kind)
+    if kind == TherapyGroup.Kind.PEER_SUPERVISION:
+        is_closed = True
+    with transaction.atomic():
+        group = TherapyGroup(
+            title=title.strip(),
+            slug=_unique_slug(title),
+            topic=topic,
+            kind=kind,
+            description=description.strip(),
+            agreement=agreement.strip(),
+            facilitator=actor,
+            capacity=capacity,
+            language=language,
+            is_listed=is_listed,
+            is_closed=is_closed,
+            time_zone=time_zone,
+        )
+        group.full_clean()
+        group.save()
+        audit_record(actor=actor, action=AuditAction.GROUP_CREATED, target=group, group_id=group.pk)
+        _grant_facilitator(actor=actor, group=group, user=actor)
+    return group
+
+
+def _grant_facilitator(*, actor: User, group: TherapyGroup, user: User) -> None:
+    rights.grant(user=user, group=group)
+    audit_record(
+        actor=actor,
+        action=AuditAction.FACILITATOR_RIGHTS_GRANTED,
+        target=user,
+        group_id=group.pk,
+    )
+
+
+def _revoke_facilitator(*, actor: User, group: TherapyGroup, user: User) -> None:
+    if rights.revoke(user=user, group=group):
+        audit_record(
+            actor=actor,
+            action=AuditAction.FACILITATOR_RIGHTS_REVOKED,
+            target=user,
+            group_id=group.pk,
+        )
+
+
+EDITABLE_FIELDS = (
+    "title",
+    "topic",
+    "description",
+    "agreement",
+    "capacity",
+    "language",
+    "is_listed",
+    "is_closed",
+    "time_zone",
+)
+
+
+def group_update(*, actor: User, group: TherapyGroup, **changes: object) -> TherapyGroup:
+    """Change a group's details. Raising the capacity gives places to the waiting list."""
+    _require_active(actor)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"group_update cannot change {sorted(unknown)}")
+    with transaction.atomic():
+        locked = TherapyGroup.objects.select_for_update().get(pk=group.pk)
+        _require_right(actor, locked, rights.FACILITATE)
+        if locked.is_archived:
+            raise ServiceError("This group is archived and can no longer change.", code="archived")
+        if locked.kind == TherapyGroup.Kind.PEER_SUPERVISION and changes.get("is_closed") is False:
+            raise ServiceError("Peer supervision groups are always closed.", code="peer_closed")
+        changed = [name for name, value in changes.items() if getattr(locked, name) != value]
+        if not changed:
+            return locked
+        for name in changed:
+            setattr(locked, name, changes[name])
+        if "capacity" in changed and locked.capacity < _active_count(locked):
+            raise ServiceError(
+                f"{_active_count(locked)} people already have a place, so the capacity cannot "
+                "be lower than that.",
+                code="capacity_below_members",
+            )
+        locked.full_clean()
+        locked.save(update_fields=[*changed, "updated_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.GROUP_EDITED,
+            target=locked,
+            group_id=locked.pk,
+            details={"fields": changed},
+        )
+        if "capacity" in changed:
+            _fill_free_places(actor=actor, group=locked)
+    return locked
+
+
+def group_archive(*, actor: User, group: TherapyGroup) -> TherapyGroup:
+    """Close a group for good: its future sessions are cancelled and it leaves the directory."""
+    _require_active(actor)
+    with transaction.atomic():
+        locked = TherapyGroup.objects.select_for_update().get(pk=group.pk)
+        _require_right(actor, locked, rights.FACILITATE)
+        if locked.is_archived:
+            return locked
+        now = timezone.now()
+        for session in locked.sessions.filter(starts_at__gt=now, cancelled_at__isnull=True):
+            _cancel_one(actor=actor, session=session, reason="The group has ended.", now=now)
+        locked.archived_at = now
+        locked.save(update_fields=["archived_at", "updated_at"])
+        audit_record(
+            actor=actor, action=AuditAction.GROUP_ARCHIVED, target=locked, group_id=locked.pk
+        )
+    return locked
+
+
+def co_facilitator_add(*, actor: User, group: TherapyGroup, user: User) -> None:
+    """The lead facilitator asks a colleague to co-facilitate: they get the same rights."""
+    _require_active(actor)
+    if actor.pk != group.facilitator_id:
+        raise ServiceError("Only the lead facilitator can add co-facilitators.", code="forbidden")
+    if not _may_lead(user, group.kind):
+        raise ServiceError(
+            f"{user.display_name} cannot co-facilitate this group: "
+            + _lead_refusal(group.kind).message.lower(),
+            code="not_eligible",
+        )
+    with transaction.atomic():
+        group.co_facilitators.add(user)
+        _grant_facilitator(actor=actor, group=group, user=user)
+
+
+def co_facilitator_remove(*, actor: User, group: TherapyGroup, user: User) -> None:
+    """A co-facilitator steps down (or the lead removes them); their rights end at once."""
+    if actor.pk not in (group.facilitator_id, user.pk):
+        raise ServiceError(
+            "Only the lead facilitator can remove co-facilitators.", code="forbidden"
+        )
+    with transaction.atomic():
+        group.co_facilitators.remove(user)
+        _revoke_facilitator(actor=actor, group=group, user=user)

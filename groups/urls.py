@@ -1,0 +1,41 @@
+from django.urls import path
+
+from groups import calendar_views, views
+
+app_name = "groups"
+
+urlpatterns = [
+    path("groups/", views.directory, name="directory"),
+    path("groups/new/", views.group_create, name="create"),
+    path("groups/<slug:slug>/", views.group_detail, name="detail"),
+    path("groups/<slug:slug>/join/", views.join, name="join"),
+    path("groups/<slug:slug>/leave/", views.leave, name="leave"),
+    path("groups/<slug:slug>/manage/", views.manage, name="manage"),
+    path("groups/<slug:slug>/edit/", views.group_edit, name="edit"),
+    path("groups/<slug:slug>/archive/", views.group_archive, name="archive"),
+    path("groups/<slug:slug>/sessions/new/", views.schedule, name="schedule"),
+    path(
+        "groups/<slug:slug>/members/<int:enrollment_id>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
+    path(
+        "groups/<slug:slug>/members/<int:enrollment_id>/admit/",
+        views.member_admit,
+        name="member_admit",
+    ),
+    path("groups/<slug:slug>/invitations/", views.invite, name="invite"),
+    path(
+        "groups/<slug:slug>/invitations/<int:invitation_id>/withdraw/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("sessions/<int:session_id>/move/", views.session_reschedule, name="session_reschedule"),
+    path("sessions/<int:session_id>/cancel/", views.session_cancel, name="session_cancel"),
+    path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
+    path("invitations/<str:token>/", views.invitation, name="invitation"),
+    path("schedule/", views.my_schedule, name="my_schedule"),
+    path("facilitate/", views.dashboard, name="dashboard"),
+    path("calendar/", calendar_views.calendar_settings, name="calendar_settings"),
+    path("calendar/<str:token>.ics", calendar_views.feed, name="calendar_feed"),
+]

@@ -1,0 +1,445 @@
+"""Group pages: thin adapters that parse a form, call one service and render.
+
+Anything addressed by a slug or id answers 404 to a person who may not see it.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from accounts.exceptions import ServiceError
+from groups import rights, selectors, services
+from groups.forms import (
+    CancelForm,
+    DirectoryForm,
+    GroupForm,
+    InviteForm,
+    JoinForm,
+    RemoveMemberForm,
+    RescheduleForm,
+    ScheduleForm,
+    initial_for_session,
+)
+from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
+from groups.scheduling import to_local
+
+
+def _viewer_zone(request: HttpRequest) -> str:
+    user = request.user
+    return user.time_zone if user.is_authenticated and user.time_zone else "UTC"
+
+
+def _managed_group(request: HttpRequest, slug: str, right: str) -> TherapyGroup:
+    """The group, if the viewer holds ``right`` on it; otherwise 404."""
+    group = get_object_or_404(TherapyGroup, slug=slug)
+    if not rights.has_right(user=request.user, group=group, right=right):
+        raise Http404
+    return group
+
+
+# --- Finding and joining ----------------------------------------------------------------------
+
+
+@require_safe
+def directory(request: HttpRequest) -> HttpResponse:
+    """Find a group by topic, kind, day, time of day in my zone, language and free places."""
+    form = DirectoryForm(request.GET or None)
+    groups = selectors.directory(
+        viewer=request.user, filters=form.filters(), viewer_zone=_viewer_zone(request)
+    )
+    page = Paginator(groups, 20).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "groups/directory.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@require_safe
+def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A group, its next sessions in my zone, seats left, and what I can do."""
+    page = selectors.group_page(viewer=request.user, slug=slug)
+    if page is None:
+        raise Http404
+    return render(
+        request,
+        "groups/group_detail.html",
+        {
+            "page": page,
+            "group": page.group,
+            "join_form": JoinForm(initial={"pseudonym": getattr(request.user, "display_name", "")}),
+            "can_manage": rights.VIEW_ROSTER in page.rights,
+        },
+    )
+
+
+@login_required
+@require_POST
+def join(request: HttpRequest, slug: str) -> HttpResponse:
+    """Take a place in the group, or on its waiting list when it is full."""
+    group = get_object_or_404(selectors.groups_visible_to(request.user), slug=slug)
+    form = JoinForm(request.POST)
+    pseudonym = form.cleaned_data["pseudonym"] if form.is_valid() else ""
+    try:
+        enrollment = services.enrollment_create(
+            actor=request.user, group=group, pseudonym=pseudonym
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+        if error.code == "guidelines_required":
+            return redirect(f"{reverse('guidelines')}?next={group_url(group)}")
+        return redirect(group_url(group))
+    if enrollment.state == Enrollment.State.ACTIVE:
+        messages.success(
+            request, "You have a place in this group. Its sessions are in My schedule."
+        )
+    else:
+        messages.info(
+            request,
+            f"The group is full, so you are number {enrollment.waitlist_position} on the "
+            "waiting list. We will email you if a place becomes free.",
+        )
+    return redirect(group_url(group))
+
+
+@login_required
+@require_POST
+def leave(request: HttpRequest, slug: str) -> HttpResponse:
+    """Leave the group or its waiting list."""
+    enrollment = get_object_or_404(
+        Enrollment, group__slug=slug, user=request.user, state__in=selectors.LIVE_STATES
+    )
+    was_waiting = enrollment.state == Enrollment.State.WAITLISTED
+    try:
+        services.enrollment_withdraw(actor=request.user, enrollment=enrollment)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            "You have left the waiting list." if was_waiting else "You have left the group.",
+        )
+    return redirect(group_url(enrollment.group))
+
+
+def group_url(group: TherapyGroup) -> str:
+    return reverse("groups:detail", args=[group.slug])
+
+
+@login_required
+@require_safe
+def my_schedule(request: HttpRequest) -> HttpResponse:
+    """My upcoming sessions in my zone, with a way in while a room is open."""
+    return render(
+        request,
+        "groups/my_schedule.html",
+        {
+            "sessions": list(selectors.my_schedule(user=request.user)),
+            "waiting": list(selectors.my_waiting(user=request.user)),
+            "invitations": list(selectors.my_invitations(user=request.user)),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """See an invitation to a closed group, and accept or decline it."""
+    invite = get_object_or_404(Invitation.objects.select_related("group__topic"), token=token)
+    addressed_to_me = (
+        invite.invitee_id == request.user.pk
+        if invite.invitee_id
+        else bool(request.user.email) and invite.email.casefold() == request.user.email.casefold()
+    )
+    if not addressed_to_me:
+        raise Http404
+    form = JoinForm(request.POST or None, initial={"pseudonym": request.user.display_name})
+    if request.method == "POST":
+        try:
+            if request.POST.get("answer") == "decline":
+                services.invitation_decline(actor=request.user, invitation=invite)
+                messages.info(request, "You declined the invitation.")
+                return redirect("groups:my_schedule")
+            pseudonym = form.cleaned_data["pseudonym"] if form.is_valid() else ""
+            services.invitation_accept(actor=request.user, invitation=invite, pseudonym=pseudonym)
+        except ServiceError as error:
+            messages.error(request, error.message)
+            if error.code == "guidelines_required":
+                return redirect(f"{reverse('guidelines')}?next={request.path}")
+        else:
+            messages.success(request, "Welcome. You are now part of this group.")
+            return redirect(group_url(invite.group))
+    return render(
+        request,
+        "groups/invitation.html",
+        {"invitation": invite, "form": form, "is_pending": invite.is_pending_at(timezone.now())},
+    )
+
+
+# --- Facilitating ---------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """The groups I facilitate and their coming sessions."""
+    return render(
+        request,
+        "groups/dashboard.html",
+        {
+            "groups": list(selectors.facilitated_groups(user=request.user)),
+            "sessions": list(selectors.facilitated_sessions(user=request.user)),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_create(request: HttpRequest) -> HttpResponse:
+    """Start a new group, led by me."""
+    form = GroupForm(request.POST or None, initial={"time_zone": request.user.time_zone})
+    if request.method == "POST" and form.is_valid():
+        try:
+            group = services.group_create(actor=request.user, **form.cleaned_data)
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Your group is ready. Next, plan its sessions.")
+            return redirect("groups:schedule", slug=group.slug)
+    return render(request, "groups/group_form.html", {"form": form, "group": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def group_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Change a group's details."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    initial = {name: getattr(group, name) for name in services.EDITABLE_FIELDS}
+    form = GroupForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.group_update(actor=request.user, group=group, **form.cleaned_data)
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "The group is saved.")
+            return redirect("groups:manage", slug=group.slug)
+    return render(request, "groups/group_form.html", {"form": form, "group": group})
+
+
+@login_required
+@require_POST
+def group_archive(request: HttpRequest, slug: str) -> HttpResponse:
+    """End the group: cancel its future sessions and take it out of the directory."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    try:
+        services.group_archive(actor=request.user, group=group)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The group is archived.")
+    return redirect("groups:dashboard")
+
+
+@login_required
+@require_safe
+def manage(request: HttpRequest, slug: str) -> HttpResponse:
+    """The facilitator's view: roster, waiting list, invitations and sessions."""
+    page = selectors.manage_page(viewer=request.user, slug=slug)
+    if page is None:
+        raise Http404
+    return render(
+        request,
+        "groups/manage.html",
+        {
+            "page": page,
+            "group": page.group,
+            "invite_form": InviteForm(),
+            "remove_form": RemoveMemberForm(),
+            "show_emails": request.user.is_staff,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def schedule(request: HttpRequest, slug: str) -> HttpResponse:
+    """Plan one session or a weekly series, in the group's time zone."""
+    group = _managed_group(request, slug, rights.MANAGE_SESSIONS)
+    form = ScheduleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        common = {
+            "actor": request.user,
+            "group": group,
+            "duration_minutes": form.cleaned_data["duration"],
+            "room_opens_minutes": form.cleaned_data["room_opens_minutes"],
+        }
+        try:
+            recurrence = form.recurrence()
+            if recurrence is None:
+                services.session_schedule(starts_local=form.starts_local(), **common)
+                created = 1
+            else:
+                created = len(
+                    services.series_schedule(
+                        first_start_local=form.starts_local(), recurrence=recurrence, **common
+                    )
+                )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(
+                request,
+                "1 session is planned." if created == 1 else f"{created} sessions are planned.",
+            )
+            return redirect("groups:manage", slug=group.slug)
+    return render(request, "groups/schedule.html", {"form": form, "group": group})
+
+
+def _managed_session(request: HttpRequest, session_id: int) -> GroupSession:
+    session = get_object_or_404(GroupSession.objects.select_related("group"), pk=session_id)
+    if not rights.has_right(user=request.user, group=session.group, right=rights.MANAGE_SESSIONS):
+        raise Http404
+    return session
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_reschedule(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Move a session (or the rest of its series), telling members why."""
+    session = _managed_session(request, session_id)
+    local = to_local(session.starts_at, time_zone=session.group.time_zone)
+    minutes = int((session.ends_at - session.starts_at).total_seconds() // 60)
+    form = RescheduleForm(request.POST or None, initial=initial_for_session(local, minutes))
+    if session.series_id is None:
+        del form.fields["rest_of_series"]
+    if request.method == "POST" and form.is_valid():
+        try:
+            moved = services.session_reschedule(
+                actor=request.user,
+                session=session,
+                starts_local=form.starts_local(),
+                duration_minutes=form.cleaned_data["duration"],
+                reason=form.cleaned_data["reason"],
+                rest_of_series=form.cleaned_data.get("rest_of_series", False),
+            )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Moved {len(moved)} session(s). Members will be told.")
+            return redirect("groups:manage", slug=session.group.slug)
+    return render(
+        request,
+        "groups/session_change.html",
+        {"form": form, "session": session, "change": "reschedule"},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_cancel(request: HttpRequest, session_id: int) -> HttpResponse:
+    """Cancel a session (or the rest of its series), telling members why."""
+    session = _managed_session(request, session_id)
+    form = CancelForm(request.POST or None)
+    if session.series_id is None:
+        del form.fields["rest_of_series"]
+    if request.method == "POST" and form.is_valid():
+        try:
+            cancelled = services.session_cancel(
+                actor=request.user, session=session, **form.cleaned_data
+            )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(
+                request, f"Cancelled {len(cancelled)} session(s). Members will be told."
+            )
+            return redirect("groups:manage", slug=session.group.slug)
+    return render(
+        request,
+        "groups/session_change.html",
+        {"form": form, "session": session, "change": "cancel"},
+    )
+
+
+def _roster_enrollment(request: HttpRequest, slug: str, enrollment_id: int) -> Enrollment:
+    group = _managed_group(request, slug, rights.VIEW_ROSTER)
+    return get_object_or_404(
+        Enrollment.objects.select_related("group"), pk=enrollment_id, group=group
+    )
+
+
+@login_required
+@require_POST
+def member_remove(request: HttpRequest, slug: str, enrollment_id: int) -> HttpResponse:
+    """Remove a member or someone waiting, with a reason."""
+    enrollment = _roster_enrollment(request, slug, enrollment_id)
+    form = RemoveMemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please note a short reason for removing them.")
+    else:
+        try:
+            services.enrollment_remove(
+                actor=request.user, enrollment=enrollment, **form.cleaned_data
+            )
+        except ServiceError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, f"{enrollment.pseudonym} has been removed from the group.")
+    return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_POST
+def member_admit(request: HttpRequest, slug: str, enrollment_id: int) -> HttpResponse:
+    """Give someone on the waiting list a place now."""
+    enrollment = _roster_enrollment(request, slug, enrollment_id)
+    try:
+        services.enrollment_admit(actor=request.user, enrollment=enrollment)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{enrollment.pseudonym} now has a place.")
+    return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_POST
+def invite(request: HttpRequest, slug: str) -> HttpResponse:
+    """Invite someone to this closed group by email."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    form = InviteForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Please enter a valid email address.")
+    else:
+        try:
+            services.invitation_send(actor=request.user, group=group, **form.cleaned_data)
+        except ServiceError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, "The invitation is on its way.")
+    return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> HttpResponse:
+    """Withdraw an invitation that has not been answered."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    invite_ = get_object_or_404(Invitation, pk=invitation_id, group=group)
+    try:
+        services.invitation_revoke(actor=request.user, invitation=invite_)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The invitation was withdrawn.")
+    return redirect("groups:manage", slug=slug)

@@ -1,0 +1,134 @@
+"""The hot pages run a fixed number of queries, whatever the amount of data."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from groups.models import (
+    Enrollment,
+    GroupSession,
+    Invitation,
+    TherapyGroup,
+    TherapyGroupUserObjectPermission,
+    Topic,
+)
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def populate(*, facilitator, member, groups: int) -> TherapyGroup:
+    """``groups`` groups led by ``facilitator``, three sessions each, ``member`` in every
+    other one, a few others enrolled. Returns one of the groups."""
+    topic = Topic.objects.get(slug="anxiety")
+    made = TherapyGroup.objects.bulk_create(
+        TherapyGroup(
+            title=f"Group {i}",
+            slug=f"group-{i}",
+            topic=topic,
+            kind="support",
+            description="A calm group.",
+            facilitator=facilitator,
+            capacity=10,
+            time_zone="Europe/London",
+        )
+        for i in range(groups)
+    )
+    start = timezone.now() + timedelta(hours=1)
+    GroupSession.objects.bulk_create(
+        GroupSession(
+            group=group,
+            facilitator=facilitator,
+            starts_at=start + timedelta(hours=2 * (3 * i + k)),
+            ends_at=start + timedelta(hours=2 * (3 * i + k), minutes=60),
+        )
+        for i, group in enumerate(made)
+        for k in range(3)
+    )
+    others = [UserFactory() for _ in range(3)]
+    Enrollment.objects.bulk_create(
+        [
+            Enrollment(group=g, user=member, state="active", pseudonym=f"Me {i}")
+            for i, g in enumerate(made)
+            if i % 2 == 0
+        ]
+        + [
+            Enrollment(group=g, user=o, state="active", pseudonym=f"Other {i}-{j}")
+            for i, g in enumerate(made)
+            for j, o in enumerate(others)
+        ]
+    )
+    perms = Permission.objects.filter(
+        content_type__model="therapygroup",
+        codename__in=["facilitate_group", "view_roster", "manage_sessions"],
+    )
+    TherapyGroupUserObjectPermission.objects.bulk_create(
+        TherapyGroupUserObjectPermission(user=facilitator, content_object=g, permission=p)
+        for g in made
+        for p in perms
+    )
+    Invitation.objects.bulk_create(
+        Invitation(group=made[0], invitee=o, email=o.email, invited_by=facilitator) for o in others
+    )
+    return made[0]
+
+
+def queries_for(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+@pytest.fixture
+def counts(client, therapist, member):
+    def measure(groups: int) -> dict[str, int]:
+        sample = populate(facilitator=therapist, member=member, groups=groups)
+        client.force_login(member)
+        client.get(reverse("home"))  # the login's first request also records the device
+        result = {
+            "directory": queries_for(client, reverse("groups:directory")),
+            "directory_filtered": queries_for(
+                client, reverse("groups:directory") + "?q=Group&seats=on&language=en"
+            ),
+            "group": queries_for(client, reverse("groups:detail", args=[sample.slug])),
+            "my_schedule": queries_for(client, reverse("groups:my_schedule")),
+        }
+        client.force_login(therapist)
+        client.get(reverse("home"))
+        result["dashboard"] = queries_for(client, reverse("groups:dashboard"))
+        result["manage"] = queries_for(client, reverse("groups:manage", args=[sample.slug]))
+        client.logout()
+        result["directory_anonymous"] = queries_for(client, reverse("groups:directory"))
+        return result
+
+    return measure
+
+
+# A logged-in request's fixed cost is about 11 queries: the session (read, and saved again to
+# renew the idle timeout), the user, allauth's device record, roles and guidelines. The rest is
+# the page's own reads.
+EXPECTED = {
+    "directory": 15,
+    "directory_filtered": 15,
+    "group": 18,
+    "my_schedule": 15,
+    "dashboard": 15,
+    "manage": 18,
+    "directory_anonymous": 3,
+}
+
+
+def test_each_hot_page_runs_the_same_fixed_number_of_queries_with_few_groups(counts):
+    assert counts(4) == EXPECTED
+
+
+def test_each_hot_page_runs_the_same_fixed_number_of_queries_with_hundreds_of_groups(counts):
+    assert counts(300) == EXPECTED
