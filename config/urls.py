@@ -10,6 +10,7 @@ urlpatterns = [
     path("how-it-works/", views.how_it_works, name="how_it_works"),
     path("guidelines/", account_views.guidelines, name="guidelines"),
     path("help/", moderation_views.help_now, name="help"),
+    path("ping/", views.ping, name="ping"),
     path("", include("groups.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 
@@ -17,3 +18,11 @@ def home(request: HttpRequest) -> HttpResponse:
 def how_it_works(request: HttpRequest) -> HttpResponse:
     """What happens before, during and after a session."""
     return render(request, "pages/how_it_works.html")
+
+
+@never_cache
+@require_safe
+def ping(request: HttpRequest) -> HttpResponse:
+    """Answer "ok" without touching the database: for load balancers, and the benchmarks'
+    baseline."""
+    return HttpResponse("ok", content_type="text/plain")

@@ -214,3 +214,7 @@ def initial_for_session(
     local_start: datetime, duration_minutes: int
 ) -> dict[str, date | time | int]:
     return {"date": local_start.date(), "start": local_start.time(), "duration": duration_minutes}
+
+
+class CoFacilitatorForm(forms.Form):
+    email = forms.EmailField(label="Their email address on Hearth")

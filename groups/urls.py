@@ -26,6 +26,16 @@ urlpatterns = [
     ),
     path("groups/<slug:slug>/invitations/", views.invite, name="invite"),
     path(
+        "groups/<slug:slug>/co-facilitators/",
+        views.co_facilitator_add,
+        name="co_facilitator_add",
+    ),
+    path(
+        "groups/<slug:slug>/co-facilitators/<int:user_id>/remove/",
+        views.co_facilitator_remove,
+        name="co_facilitator_remove",
+    ),
+    path(
         "groups/<slug:slug>/invitations/<int:invitation_id>/withdraw/",
         views.invitation_revoke,
         name="invitation_revoke",

@@ -15,9 +15,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.exceptions import ServiceError
+from accounts.models import User
 from groups import rights, selectors, services
 from groups.forms import (
     CancelForm,
+    CoFacilitatorForm,
     DirectoryForm,
     GroupForm,
     InviteForm,
@@ -264,6 +266,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "page": page,
             "group": page.group,
             "invite_form": InviteForm(),
+            "co_facilitator_form": CoFacilitatorForm(),
             "remove_form": RemoveMemberForm(),
             "show_emails": request.user.is_staff,
         },
@@ -442,4 +445,45 @@ def invitation_revoke(request: HttpRequest, slug: str, invitation_id: int) -> Ht
         messages.error(request, error.message)
     else:
         messages.success(request, "The invitation was withdrawn.")
+    return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_POST
+def co_facilitator_add(request: HttpRequest, slug: str) -> HttpResponse:
+    """The lead facilitator adds a colleague as co-facilitator, by their email address."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    form = CoFacilitatorForm(request.POST)
+    colleague = (
+        User.objects.filter(email__iexact=form.cleaned_data["email"], is_active=True).first()
+        if form.is_valid()
+        else None
+    )
+    if colleague is None:
+        messages.error(request, "We could not find a Hearth account with that email address.")
+        return redirect("groups:manage", slug=slug)
+    try:
+        services.co_facilitator_add(actor=request.user, group=group, user=colleague)
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{colleague.display_name} now co-facilitates this group.")
+    return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_POST
+def co_facilitator_remove(request: HttpRequest, slug: str, user_id: int) -> HttpResponse:
+    """Remove a co-facilitator, or step down yourself; their rights end at once."""
+    group = _managed_group(request, slug, rights.FACILITATE)
+    colleague = get_object_or_404(group.co_facilitators, pk=user_id)
+    try:
+        services.co_facilitator_remove(actor=request.user, group=group, user=colleague)
+    except ServiceError as error:
+        messages.error(request, error.message)
+        return redirect("groups:manage", slug=slug)
+    if colleague.pk == request.user.pk:
+        messages.success(request, "You have stepped down as co-facilitator.")
+        return redirect("groups:dashboard")
+    messages.success(request, f"{colleague.display_name} no longer co-facilitates this group.")
     return redirect("groups:manage", slug=slug)

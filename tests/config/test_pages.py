@@ -79,3 +79,10 @@ def test_a_crisis_line_needs_a_way_to_reach_it():
 def test_unsafe_methods_on_read_only_pages_are_refused(client):
     assert client.post(reverse("help")).status_code == 405
     assert client.post(reverse("home")).status_code == 405
+
+
+def test_ping_answers_without_the_database(client, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = client.get(reverse("ping"))
+    assert response.content == b"ok"
+    assert "no-cache" in response["Cache-Control"]

@@ -1,0 +1,158 @@
+"""Facilitator rights: granted with the group, shared with co-facilitators, gone when they step
+down, and never implied by a global permission."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.exceptions import ServiceError
+from accounts.roles import Role
+from groups import rights
+from groups.services import co_facilitator_add, co_facilitator_remove, group_archive, group_update
+from moderation.models import AuditAction, AuditEvent
+from tests.factories import UserFactory, add_totp, make_group, make_member, make_session
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def colleague(db):
+    user = UserFactory(display_name="Second Therapist", roles=[Role.THERAPIST])
+    add_totp(user)
+    return user
+
+
+def test_the_creator_holds_all_three_rights_and_it_is_audited(therapist):
+    group = make_group(therapist)
+    assert rights.rights_of(user=therapist, group=group) == frozenset(rights.FACILITATOR_RIGHTS)
+    event = AuditEvent.objects.get(action=AuditAction.FACILITATOR_RIGHTS_GRANTED)
+    assert (event.actor, event.target_id, event.group_id) == (
+        therapist,
+        str(therapist.pk),
+        group.pk,
+    )
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.GROUP_CREATED, group_id=group.pk).count() == 1
+    )
+
+
+def test_a_co_facilitator_gets_the_rights_and_loses_them_on_stepping_down(therapist, colleague):
+    group = make_group(therapist)
+    co_facilitator_add(actor=therapist, group=group, user=colleague)
+    assert rights.has_right(user=colleague, group=group, right=rights.VIEW_ROSTER)
+    co_facilitator_remove(actor=colleague, group=group, user=colleague)
+    assert rights.rights_of(user=colleague, group=group) == frozenset()
+    assert not group.co_facilitators.filter(pk=colleague.pk).exists()
+    actions = list(
+        AuditEvent.objects.filter(target_id=str(colleague.pk)).values_list("action", flat=True)
+    )
+    assert actions.count(AuditAction.FACILITATOR_RIGHTS_GRANTED) == 1
+    assert actions.count(AuditAction.FACILITATOR_RIGHTS_REVOKED) == 1
+
+
+def test_only_the_lead_adds_co_facilitators_and_only_eligible_people(therapist, colleague, member):
+    group = make_group(therapist)
+    with pytest.raises(ServiceError, match="lead facilitator"):
+        co_facilitator_add(actor=colleague, group=group, user=colleague)
+    with pytest.raises(ServiceError, match="cannot co-facilitate"):
+        co_facilitator_add(actor=therapist, group=group, user=member)
+    assert rights.rights_of(user=member, group=group) == frozenset()
+
+
+def test_nobody_else_removes_a_co_facilitator(therapist, colleague, outsider):
+    group = make_group(therapist)
+    co_facilitator_add(actor=therapist, group=group, user=colleague)
+    with pytest.raises(ServiceError):
+        co_facilitator_remove(actor=outsider, group=group, user=colleague)
+    assert rights.has_right(user=colleague, group=group, right=rights.FACILITATE)
+
+
+def test_global_permissions_and_superuser_status_grant_no_object_rights(therapist, superuser):
+    from django.contrib.auth.models import Permission
+
+    group = make_group(therapist)
+    staff = UserFactory(is_staff=True)
+    staff.user_permissions.add(*Permission.objects.filter(content_type__model="therapygroup"))
+    assert staff.has_perm("groups.facilitate_group")  # global: yes
+    assert rights.rights_of(user=staff, group=group) == frozenset()  # on this group: no
+    assert rights.rights_of(user=superuser, group=group) == frozenset()
+    with pytest.raises(ServiceError):
+        group_update(actor=superuser, group=group, capacity=20)
+
+
+def test_an_inactive_facilitator_holds_no_rights(therapist):
+    group = make_group(therapist)
+    therapist.is_active = False
+    assert rights.rights_of(user=therapist, group=group) == frozenset()
+
+
+def test_editing_a_group_records_which_fields_changed(therapist):
+    group = make_group(therapist)
+    group_update(actor=therapist, group=group, title="A new title", is_listed=False)
+    event = AuditEvent.objects.get(action=AuditAction.GROUP_EDITED)
+    assert event.details == {"fields": ["title", "is_listed"]}
+
+
+def test_peer_supervision_stays_closed(peer_supervisor):
+    group = make_group(peer_supervisor, kind="peer_supervision", is_closed=False)
+    assert group.is_closed
+    with pytest.raises(ServiceError, match="always closed"):
+        group_update(actor=peer_supervisor, group=group, is_closed=False)
+
+
+def test_archiving_cancels_future_sessions_and_hides_the_group(therapist, member, client):
+    from django.urls import reverse
+
+    group = make_group(therapist)
+    session = make_session(group, days_ahead=4)
+    make_member(group, member)
+    group_archive(actor=therapist, group=group)
+    session.refresh_from_db()
+    assert session.cancelled_at is not None
+    assert session.cancel_reason == "The group has ended."
+    client.force_login(member)
+    assert client.get(reverse("groups:detail", args=[group.slug])).status_code == 404
+    client.force_login(therapist)
+    assert client.get(reverse("groups:manage", args=[group.slug])).status_code == 200
+
+
+def test_the_lead_adds_and_removes_a_co_facilitator_from_the_manage_page(
+    client, therapist, colleague
+):
+    from django.urls import reverse
+
+    group = make_group(therapist)
+    client.force_login(therapist)
+    add = reverse("groups:co_facilitator_add", args=[group.slug])
+    response = client.post(add, {"email": "nobody@example.com"}, follow=True)
+    assert "could not find a Hearth account" in response.content.decode()
+    client.post(add, {"email": colleague.email.upper()})
+    assert rights.has_right(user=colleague, group=group, right=rights.FACILITATE)
+    page = client.get(reverse("groups:manage", args=[group.slug])).content.decode()
+    assert colleague.display_name in page
+    client.force_login(colleague)
+    response = client.post(reverse("groups:co_facilitator_remove", args=[group.slug, colleague.pk]))
+    assert response["Location"] == reverse("groups:dashboard")
+    assert rights.rights_of(user=colleague, group=group) == frozenset()
+    assert client.get(reverse("groups:manage", args=[group.slug])).status_code == 404
+
+
+def test_the_outsider_cannot_reach_the_co_facilitator_urls(client, therapist, colleague, outsider):
+    from django.urls import reverse
+
+    group = make_group(therapist)
+    co_facilitator_add(actor=therapist, group=group, user=colleague)
+    client.force_login(outsider)
+    assert (
+        client.post(
+            reverse("groups:co_facilitator_add", args=[group.slug]), {"email": outsider.email}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            reverse("groups:co_facilitator_remove", args=[group.slug, colleague.pk])
+        ).status_code
+        == 404
+    )
+    assert rights.has_right(user=colleague, group=group, right=rights.FACILITATE)
