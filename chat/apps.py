@@ -6,3 +6,6 @@ class ChatConfig(AppConfig):
 
     name = "chat"
     verbose_name = "Live rooms"
+
+    def ready(self) -> None:
+        from chat import receivers  # noqa: F401  (connects the signal receivers)

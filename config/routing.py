@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from chat.routing import websocket_urlpatterns as chat_patterns
 
-websocket_urlpatterns: list[URLPattern] = []
+websocket_urlpatterns = [*chat_patterns]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("help/", moderation_views.help_now, name="help"),
     path("ping/", views.ping, name="ping"),
     path("", include("groups.urls")),
+    path("", include("chat.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

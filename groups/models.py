@@ -163,6 +163,9 @@ class GroupSession(models.Model):
     closed_at = models.DateTimeField(
         null=True, blank=True, help_text="Ended early by the facilitator."
     )
+    extended_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the facilitator used the session's one extension."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -33,6 +33,8 @@ from groups.services.invitations import (
 from groups.services.sessions import (
     series_schedule,
     session_cancel,
+    session_end,
+    session_extend,
     session_reschedule,
     session_schedule,
 )
@@ -57,6 +59,8 @@ __all__ = [
     "invitation_send",
     "series_schedule",
     "session_cancel",
+    "session_end",
+    "session_extend",
     "session_reschedule",
     "session_schedule",
 ]

@@ -324,3 +324,70 @@ def session_reschedule(
             )
             _tell_members(group=group, session=target, kind=Notification.Kind.SESSION_RESCHEDULED)
     return [target for target, _, _ in moves]
+
+
+MAX_EXTENSION_MINUTES = 15
+
+
+def session_extend(*, actor: User, session: GroupSession, minutes: int) -> GroupSession:
+    """Make a live session last up to 15 minutes longer. Each session can be extended once."""
+    _require_active(actor)
+    if not 1 <= minutes <= MAX_EXTENSION_MINUTES:
+        raise ServiceError(
+            f"A session can be extended by 1 to {MAX_EXTENSION_MINUTES} minutes.",
+            code="extension_range",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        group = TherapyGroup.objects.select_for_update().get(pk=session.group_id)
+        _require_right(actor, group, rights.FACILITATE)
+        locked = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status_at(now) not in (GroupSession.Status.OPEN, GroupSession.Status.LIVE):
+            raise ServiceError(
+                "Only a session whose room is open can be extended.", code="not_open"
+            )
+        if locked.extended_at is not None:
+            raise ServiceError("This session has already been extended once.", code="extended")
+        new_end = locked.ends_at + timedelta(minutes=minutes)
+        facilitator = User.objects.select_for_update().get(pk=locked.facilitator_id)
+        _check_no_overlap(
+            facilitator=facilitator, windows=[(locked.ends_at, new_end)], exclude=[locked.pk]
+        )
+        locked.ends_at, locked.extended_at = new_end, now
+        locked.sequence += 1
+        locked.save(update_fields=["ends_at", "extended_at", "sequence"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.SESSION_EXTENDED,
+            target=locked,
+            group_id=group.pk,
+            session_id=locked.pk,
+            details={"minutes": minutes},
+        )
+    return locked
+
+
+def session_end(*, actor: User, session: GroupSession) -> GroupSession:
+    """End a session now: its room closes for everyone (ending twice changes nothing)."""
+    _require_active(actor)
+    now = timezone.now()
+    with transaction.atomic():
+        group = TherapyGroup.objects.select_for_update().get(pk=session.group_id)
+        _require_right(actor, group, rights.FACILITATE)
+        locked = GroupSession.objects.select_for_update().get(pk=session.pk)
+        if locked.status_at(now) in (GroupSession.Status.CLOSED, GroupSession.Status.CANCELLED):
+            return locked
+        if locked.status_at(now) == GroupSession.Status.UPCOMING:
+            raise ServiceError(
+                "This session has not opened yet; cancel it instead.", code="not_open"
+            )
+        locked.closed_at = now
+        locked.save(update_fields=["closed_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.SESSION_ENDED,
+            target=locked,
+            group_id=group.pk,
+            session_id=locked.pk,
+        )
+    return locked

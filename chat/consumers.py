@@ -1,0 +1,373 @@
+"""The WebSocket of one session's room. Protocol: docs/protocol.md.
+
+The consumer authenticates from the scope, asks ``room_access`` whether this person may be here
+now, calls services in threads, and forwards events. It delivers messages to its client in
+position order with no gaps and no duplicates: history from the database first, then live
+events, and a catch-up from the database whenever a live event skips a position.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.base import SessionBase
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from accounts.exceptions import ServiceError
+from chat import services
+from chat.broadcast import login_group, person_group, room_group
+from chat.models import Room
+from chat.selectors import (
+    RoomRefusal,
+    hidden_participants,
+    message_event,
+    messages_after,
+    present,
+    room_access,
+)
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 5  # how often a socket re-checks its right to be here, and its room's end
+PRESENCE_SECONDS = 15
+WARNING_BEFORE_END = timedelta(minutes=5)
+
+# Close codes (4000-4999 are the application's): see docs/protocol.md.
+CLOSE_ENDED = 4000
+CLOSE_REVOKED = 4001
+CLOSE_REMOVED = 4003
+
+
+def _session_still_valid(session: SessionBase, user: Any) -> bool:
+    """Whether the login behind this socket still exists (not logged out, not ended elsewhere)."""
+    key = session.session_key
+    if not key or not session.exists(key):
+        return False
+    fresh = session.__class__(session_key=key)
+    if str(fresh.get(SESSION_KEY)) != str(user.pk):
+        return False
+    stored_hash = fresh.get(HASH_SESSION_KEY) or ""
+    return constant_time_compare(stored_hash, user.get_session_auth_hash())
+
+
+class RoomConsumer(AsyncJsonWebsocketConsumer):
+    session_id: int
+    participant_id: int
+    last_sent: int
+    ready: bool
+
+    async def connect(self) -> None:
+        self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        self.user = self.scope["user"]
+        self.ready = False
+        self.buffer: list[dict[str, Any]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        try:
+            self.access = await database_sync_to_async(room_access)(
+                user=self.user, session_id=self.session_id, now=timezone.now()
+            )
+        except RoomRefusal as refusal:
+            logger.info("room %s refused user %s: %s", self.session_id, self.user.pk, refusal.code)
+            await self.close()  # before accept: the handshake is refused and nothing is sent
+            return
+        await self.channel_layer.group_add(room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(person_group(self.user.pk), self.channel_name)
+        self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
+        if self.login_key:
+            await self.channel_layer.group_add(login_group(self.login_key), self.channel_name)
+        participant = await database_sync_to_async(services.room_join)(
+            access=self.access, channel_name=self.channel_name, now=timezone.now()
+        )
+        self.participant_id = participant.pk
+        self.muted = participant.muted_at is not None
+        self.closes_at = self.access.session.closes_at
+        self.warned = False
+        await self.accept()
+        await self.send_json(await database_sync_to_async(self._state)())
+        await self._send_history(after=self._resume_from())
+        self.ready = True
+        for event in self.buffer:
+            await self.message(event)
+        self.buffer.clear()
+        await self._broadcast_presence()
+        self.tasks.append(asyncio.create_task(self._watch()))
+
+    async def disconnect(self, code: int) -> None:
+        for task in self.tasks:
+            task.cancel()
+        if not hasattr(self, "participant_id"):
+            return
+        await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
+        if self.login_key:
+            await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
+        await database_sync_to_async(services.room_leave)(
+            channel_name=self.channel_name, now=timezone.now()
+        )
+        with contextlib.suppress(Exception):  # the room may be closing; presence heals anyway
+            await self._broadcast_presence()
+
+    # --- Sending history -------------------------------------------------------------------
+
+    def _resume_from(self) -> int:
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        try:
+            return max(0, int(query.get("after", ["0"])[0]))
+        except ValueError:
+            return 0
+
+    def _state(self) -> dict[str, Any]:
+        session = self.access.session
+        room = Room.objects.get(session=session)
+        return {
+            "type": "room.state",
+            "session": session.pk,
+            "status": session.status_at(timezone.now()),
+            "opens_at": session.room_opens_at.isoformat(),
+            "starts_at": session.starts_at.isoformat(),
+            "ends_at": session.closes_at.isoformat(),
+            "extended": session.extended_at is not None,
+            "locked": room.locked_at is not None,
+            "pinned": room.pinned_notice,
+            "agreement": session.group.agreement,
+            "last_position": room.last_position,
+            "you": {
+                "participant": self.participant_id,
+                "name": self.access.name,
+                "role": self.access.role,
+                "muted": self.muted,
+            },
+            "hidden_authors": hidden_participants(session=session, owner=self.user),
+        }
+
+    async def _send_history(self, *, after: int) -> None:
+        """Send every message after ``after`` from the database, in order."""
+        self.last_sent = after
+        while True:
+            page = await database_sync_to_async(messages_after)(
+                session_id=self.session_id, position=self.last_sent
+            )
+            for message in page:
+                await self.send_json(message_event(message))
+                self.last_sent = message.position
+            if len(page) < 1 or len(page) < 200:
+                break
+        await self.send_json({"type": "history.end", "position": self.last_sent})
+
+    # --- From the client -------------------------------------------------------------------
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not isinstance(content, dict):
+            await self._error("bad_request", "Events are JSON objects with a type.")
+            return
+        kind = content.get("type")
+        if kind == "message.send":
+            await self._post(content)
+        elif kind == "resync":
+            await self._send_history(after=self.last_sent_or(content.get("after")))
+        elif kind == "hide_author":
+            await self._call(
+                services.author_hide_for_me,
+                participant_id=content.get("participant"),
+                hidden=bool(content.get("hidden", True)),
+            )
+        elif kind in CONTROLS:
+            service, arg = CONTROLS[kind]
+            await self._call(service, **({arg[0]: content.get(arg[1])} if arg else {}))
+        else:
+            await self._error("bad_request", "Unknown event type.")
+
+    def last_sent_or(self, after: Any) -> int:
+        return after if isinstance(after, int) and 0 <= after <= self.last_sent else self.last_sent
+
+    async def _post(self, content: dict[str, Any]) -> None:
+        client_id = content.get("client_id")
+        try:
+            posted = await database_sync_to_async(services.message_post)(
+                actor=self.user,
+                session_id=self.session_id,
+                body=content.get("body"),
+                client_id=client_id,
+            )
+        except ServiceError as error:
+            await self._error(error.code, error.message, client_id=client_id)
+            if error.code in ("closed", "removed", "not_allowed", "suspended"):
+                await self.close(code=CLOSE_ENDED if error.code == "closed" else CLOSE_REVOKED)
+            return
+        await self.send_json(
+            {
+                "type": "message.ack",
+                "client_id": str(posted.message.client_id),
+                "position": posted.message.position,
+                "duplicate": not posted.created,
+            }
+        )
+
+    async def _call(self, service: Any, **kwargs: Any) -> None:
+        try:
+            await database_sync_to_async(service)(
+                actor=self.user, session_id=self.session_id, **kwargs
+            )
+        except ServiceError as error:
+            await self._error(error.code, error.message)
+        except RoomRefusal as refusal:
+            await self._error(refusal.code, refusal.message)
+
+    async def _error(self, code: str, message: str, **extra: Any) -> None:
+        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+
+    # --- From the channel layer ------------------------------------------------------------
+
+    async def message(self, event: dict[str, Any]) -> None:
+        if not self.ready:
+            self.buffer.append(event)
+            return
+        position = event["position"]
+        if position <= self.last_sent:
+            return  # already sent (from history, or a duplicate)
+        if position > self.last_sent + 1:
+            await self._send_history(after=self.last_sent)  # a gap: the database fills it
+            return
+        await self.send_json(event)
+        self.last_sent = position
+
+    async def message_hidden(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def participant_muted(self, event: dict[str, Any]) -> None:
+        if event["participant"] == self.participant_id:
+            self.muted = event["muted"]
+        await self.send_json(event)
+
+    async def participant_removed(self, event: dict[str, Any]) -> None:
+        if event["participant"] == self.participant_id:
+            await self.send_json({"type": "you.removed"})
+            await self.close(code=CLOSE_REMOVED)
+            return
+        await self.send_json(event)
+
+    async def room_locked(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def room_pinned(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def room_extended(self, event: dict[str, Any]) -> None:
+        self.closes_at = datetime.fromisoformat(event["ends_at"])
+        self.warned = False
+        await self.send_json(event)
+
+    async def room_closed(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "room.closed", "reason": event.get("reason", "ended")})
+        await self.close(code=CLOSE_ENDED)
+
+    async def person_revoked(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "room.revoked", "reason": event.get("reason", "")})
+        await self.close(code=CLOSE_REVOKED)
+
+    async def presence(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def _broadcast_presence(self) -> None:
+        people = await database_sync_to_async(present)(
+            session_id=self.session_id, now=timezone.now()
+        )
+        await self.channel_layer.group_send(
+            room_group(self.session_id), {"type": "presence", "people": people}
+        )
+
+    # --- The clock -------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Close at the room's end even if no worker runs; re-check the right to be here."""
+        last_presence = timezone.now()
+        try:
+            while True:
+                now = timezone.now()
+                remaining = (self.closes_at - now).total_seconds()
+                if remaining <= 0:
+                    await self._recheck()  # the end may have moved (extension)
+                    if (self.closes_at - timezone.now()).total_seconds() <= 0:
+                        await self.room_closed({"reason": "ended"})
+                        return
+                    continue
+                if (
+                    self.access.role == "facilitator"
+                    and not self.warned
+                    and self.closes_at - now <= WARNING_BEFORE_END
+                ):
+                    self.warned = True
+                    minutes = max(1, round(remaining / 60))
+                    await self.send_json({"type": "room.warning", "minutes_left": minutes})
+                await asyncio.sleep(min(TICK_SECONDS, remaining))
+                if not await self._recheck():
+                    return
+                if (timezone.now() - last_presence).total_seconds() >= PRESENCE_SECONDS:
+                    last_presence = timezone.now()
+                    people = await database_sync_to_async(present)(
+                        session_id=self.session_id, now=last_presence
+                    )
+                    await self.send_json({"type": "presence", "people": people})
+        except asyncio.CancelledError:
+            pass
+
+    async def _recheck(self) -> bool:
+        """Re-check this socket's right to be here (revocation); keep attendance fresh."""
+        now = timezone.now()
+
+        def check() -> tuple[str | None, datetime | None]:
+            session = self.scope.get("session")
+            user = self.user.__class__.objects.filter(pk=self.user.pk).first()
+            if user is None or session is None or not _session_still_valid(session, user):
+                return "logged_out", None
+            try:
+                access = room_access(user=user, session_id=self.session_id, now=now)
+            except RoomRefusal as refusal:
+                return refusal.code, None
+            services.room_heartbeat(channel_name=self.channel_name, now=now)
+            return None, access.session.closes_at
+
+        problem, closes_at = await database_sync_to_async(check)()
+        if problem == "closed":
+            await self.room_closed({"reason": "ended"})
+            return False
+        if problem == "removed":
+            await self.send_json({"type": "you.removed"})
+            await self.close(code=CLOSE_REMOVED)
+            return False
+        if problem is not None:
+            await self.send_json({"type": "room.revoked", "reason": problem})
+            await self.close(code=CLOSE_REVOKED)
+            return False
+        if closes_at is not None:
+            self.closes_at = closes_at
+        return True
+
+
+# Facilitator controls: client event -> (service, (service argument, event field)).
+CONTROLS: dict[str, tuple[Any, tuple[str, str] | None]] = {
+    "control.mute": (
+        lambda **kw: services.participant_set_muted(muted=True, **kw),
+        ("participant_id", "participant"),
+    ),
+    "control.unmute": (
+        lambda **kw: services.participant_set_muted(muted=False, **kw),
+        ("participant_id", "participant"),
+    ),
+    "control.remove": (services.participant_remove, ("participant_id", "participant")),
+    "control.lock": (lambda **kw: services.room_set_locked(locked=True, **kw), None),
+    "control.unlock": (lambda **kw: services.room_set_locked(locked=False, **kw), None),
+    "control.hide": (services.message_hide, ("position", "position")),
+    "control.pin": (services.room_pin, ("text", "text")),
+    "control.end": (services.room_end, None),
+    "control.extend": (services.room_extend, ("minutes", "minutes")),
+}

@@ -1,0 +1,149 @@
+"""Reads for rooms: who may be in a room now, what they see, and who is present."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from chat.models import Attendance, HiddenAuthor, Message, Participant, Room
+from groups import rights
+from groups.models import Enrollment, GroupSession
+
+# A connection not seen for this long is treated as gone (its process may have died).
+PRESENCE_TIMEOUT = timedelta(seconds=30)
+HISTORY_PAGE = 200
+
+
+class RoomRefusal(Exception):
+    """Why a person may not be in a room now. ``code`` is part of the protocol."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RoomAccess:
+    session: GroupSession
+    user: User
+    role: str  # "member" or "facilitator"
+    name: str
+    participant: Participant | None
+
+
+def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
+    """Decide whether ``user`` may be in session ``session_id``'s room at ``now``.
+
+    Active members of the group and its facilitators (anyone holding the facilitate right on
+    it, which staff get only explicitly) may enter from the room's opening until it closes;
+    nobody else, ever. Raises ``RoomRefusal``.
+    """
+    if not user.is_authenticated or not user.is_active:
+        raise RoomRefusal("not_allowed", "Please log in.")
+    session = GroupSession.objects.select_related("group").filter(pk=session_id).first()
+    if session is None:
+        raise RoomRefusal("not_allowed", "This room does not exist.")
+    if rights.has_right(user=user, group=session.group, right=rights.FACILITATE):
+        role, name = "facilitator", user.display_name
+    else:
+        enrollment = Enrollment.objects.filter(
+            group=session.group, user=user, state=Enrollment.State.ACTIVE
+        ).first()
+        if enrollment is None:
+            raise RoomRefusal("not_allowed", "This room is only for the group's members.")
+        role, name = "member", enrollment.pseudonym
+    if user.is_suspended:
+        raise RoomRefusal("suspended", "Your account is suspended.")
+    status = session.status_at(now)
+    if status == GroupSession.Status.CANCELLED:
+        raise RoomRefusal("cancelled", "This session was cancelled.")
+    if status == GroupSession.Status.UPCOMING:
+        raise RoomRefusal("too_early", "The room is not open yet.")
+    if status == GroupSession.Status.CLOSED:
+        raise RoomRefusal("closed", "This session has ended.")
+    participant = Participant.objects.filter(session=session, user=user).first()
+    if participant is not None and participant.removed_at is not None:
+        raise RoomRefusal("removed", "The facilitator has asked you to leave this session.")
+    if role == "member" and participant is None:
+        room = Room.objects.filter(session=session).only("locked_at").first()
+        if room is not None and room.locked_at is not None:
+            raise RoomRefusal("locked", "The facilitator has closed the room to new arrivals.")
+    return RoomAccess(session=session, user=user, role=role, name=name, participant=participant)
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    """The ``message`` event as clients receive it (live or from history)."""
+    hidden = message.hidden_at is not None
+    author = message.author
+    return {
+        "type": "message",
+        "position": message.position,
+        "author": author.pk if author else None,
+        "name": author.name if author else "Hearth",
+        "facilitator": bool(author and author.is_facilitator),
+        "body": "" if hidden else message.body,
+        "hidden": hidden,
+        "before_start": message.before_start,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def messages_after(*, session_id: int, position: int, limit: int = HISTORY_PAGE) -> list[Message]:
+    """Messages after ``position``, in order (at most ``limit``)."""
+    return list(
+        Message.objects.filter(session_id=session_id, position__gt=position)
+        .select_related("author")
+        .order_by("position")[:limit]
+    )
+
+
+def present(*, session_id: int, now: datetime) -> list[dict[str, Any]]:
+    """Who is in the room now: open connections seen recently, one entry per person."""
+    rows = (
+        Attendance.objects.filter(
+            session_id=session_id, left_at__isnull=True, last_seen_at__gte=now - PRESENCE_TIMEOUT
+        )
+        .select_related("participant")
+        .order_by("participant__is_facilitator", "participant__name")
+    )
+    people: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        p = row.participant
+        people.setdefault(
+            p.pk,
+            {
+                "participant": p.pk,
+                "name": p.name,
+                "facilitator": p.is_facilitator,
+                "muted": p.muted_at is not None,
+            },
+        )
+    return sorted(
+        people.values(), key=lambda person: (not person["facilitator"], person["name"].casefold())
+    )
+
+
+def hidden_participants(*, session: GroupSession, owner: User) -> list[int]:
+    """Participants of this session whose messages ``owner`` chose not to see."""
+    hidden_users = HiddenAuthor.objects.filter(group_id=session.group_id, owner=owner).values(
+        "hidden_user_id"
+    )
+    return list(
+        Participant.objects.filter(session=session, user_id__in=hidden_users).values_list(
+            "pk", flat=True
+        )
+    )
+
+
+def attendance_for(*, session: GroupSession) -> QuerySet[Attendance]:
+    """Joined and left times per connection, for the facilitator."""
+    return (
+        Attendance.objects.filter(session=session)
+        .select_related("participant")
+        .order_by("participant__name", "joined_at")
+    )

@@ -1,0 +1,362 @@
+"""Writes for rooms: joining, messages in order, and the facilitator's controls.
+
+Persist first, broadcast after commit. Every facilitator action is audited in its transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.exceptions import ServiceError
+from accounts.models import User
+from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
+from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
+from chat.selectors import RoomAccess, RoomRefusal, message_event, room_access
+from groups import rights
+from groups.models import GroupSession
+from groups.services import session_end, session_extend
+from moderation.audit import AuditAction, audit_record
+
+RATE_LIMIT_BURST = 5
+RATE_LIMIT_WINDOW_SECONDS = 10
+MAX_NOTICE = 500
+
+# --- Being in the room ------------------------------------------------------------------------
+
+
+def room_join(*, access: RoomAccess, channel_name: str, now: datetime) -> Participant:
+    """Record that ``access.user`` opened a connection to the room (attendance starts)."""
+    with transaction.atomic():
+        Room.objects.get_or_create(session=access.session)
+        participant, created = Participant.objects.get_or_create(
+            session=access.session,
+            user=access.user,
+            defaults={"name": access.name, "is_facilitator": access.role == "facilitator"},
+        )
+        if not created and participant.name != access.name:
+            participant.name = access.name
+            participant.save(update_fields=["name"])
+        Attendance.objects.create(
+            session=access.session,
+            participant=participant,
+            channel_name=channel_name,
+            joined_at=now,
+            last_seen_at=now,
+        )
+    return participant
+
+
+def room_leave(*, channel_name: str, now: datetime) -> None:
+    """Close this connection's attendance row (leaving twice changes nothing)."""
+    Attendance.objects.filter(channel_name=channel_name, left_at__isnull=True).update(left_at=now)
+
+
+def room_heartbeat(*, channel_name: str, now: datetime) -> None:
+    Attendance.objects.filter(channel_name=channel_name, left_at__isnull=True).update(
+        last_seen_at=now
+    )
+
+
+# --- Messages ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posted:
+    message: Message
+    created: bool
+
+
+def clean_body(body: object) -> str:
+    if not isinstance(body, str):
+        raise ServiceError("A message is plain text.", code="invalid_body")
+    text = body.strip()
+    if not text:
+        raise ServiceError("Your message is empty.", code="invalid_body")
+    if len(text) > MAX_BODY:
+        raise ServiceError(
+            f"Messages can be up to {MAX_BODY:,} characters; yours has {len(text):,}.",
+            code="too_long",
+        )
+    return text
+
+
+def _within_rate_limit(*, session_id: int, user_id: int, now: datetime) -> bool:
+    """A burst of RATE_LIMIT_BURST messages per RATE_LIMIT_WINDOW_SECONDS, per person and room.
+
+    Counted in the shared cache (Redis in production), so it holds across server processes.
+    """
+    window = int(now.timestamp()) // RATE_LIMIT_WINDOW_SECONDS
+    key = f"chat:rate:{session_id}:{user_id}:{window}"
+    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
+        count = 1
+    return count <= RATE_LIMIT_BURST
+
+
+def message_post(
+    *, actor: User, session_id: int, body: object, client_id: object, now: datetime | None = None
+) -> Posted:
+    """Store a message at the next position of the room, then broadcast it after commit.
+
+    Sending again with the same ``client_id`` stores nothing and returns the original, so a
+    client may resend freely after a reconnect.
+    """
+    now = now or timezone.now()
+    try:
+        client_uuid = uuid.UUID(str(client_id))
+    except ValueError as error:
+        raise ServiceError(
+            "Each message needs a client_id (a UUID).", code="invalid_client_id"
+        ) from error
+    try:
+        access = room_access(user=actor, session_id=session_id, now=now)
+    except RoomRefusal as refusal:
+        raise ServiceError(refusal.message, code=refusal.code) from refusal
+    participant = access.participant
+    if participant is None:
+        raise ServiceError("Please join the room first.", code="not_joined")
+    existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
+    if existing is not None:
+        return Posted(message=existing, created=False)
+    if participant.muted_at is not None:
+        raise ServiceError(
+            "The facilitator has muted you for the rest of this session. You can still read along.",
+            code="muted",
+        )
+    text = clean_body(body)
+    if not _within_rate_limit(session_id=session_id, user_id=actor.pk, now=now):
+        raise ServiceError(
+            "You are sending messages very quickly. Please wait a few seconds and try again.",
+            code="rate_limited",
+        )
+    try:
+        with transaction.atomic():
+            room = Room.objects.select_for_update().get(session_id=session_id)
+            room.last_position += 1
+            room.save(update_fields=["last_position"])
+            message = Message.objects.create(
+                session_id=session_id,
+                position=room.last_position,
+                author=participant,
+                body=text,
+                client_id=client_uuid,
+                before_start=now < access.session.starts_at,
+            )
+            broadcast_on_commit(room_group(session_id), message_event(message))
+    except IntegrityError:
+        # The same client_id raced in from another connection: that one won.
+        existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
+        if existing is None:
+            raise
+        return Posted(message=existing, created=False)
+    return Posted(message=message, created=True)
+
+
+# --- "Mute for me" -------------------------------------------------------------------------------
+
+
+def author_hide_for_me(*, actor: User, session_id: int, participant_id: int, hidden: bool) -> None:
+    """Stop (or start again) seeing one person's messages, for ``actor`` only."""
+    access = room_access(user=actor, session_id=session_id, now=timezone.now())
+    other = Participant.objects.filter(pk=participant_id, session_id=session_id).first()
+    if other is None or other.user_id == actor.pk:
+        raise ServiceError("There is nobody like that in this room.", code="no_such_person")
+    if other.is_facilitator:
+        raise ServiceError("You cannot hide the facilitator's messages.", code="facilitator")
+    if hidden:
+        HiddenAuthor.objects.get_or_create(
+            group_id=access.session.group_id, owner=actor, hidden_user_id=other.user_id
+        )
+    else:
+        HiddenAuthor.objects.filter(
+            group_id=access.session.group_id, owner=actor, hidden_user_id=other.user_id
+        ).delete()
+
+
+# --- Facilitator controls ------------------------------------------------------------------------
+
+
+def _facilitated_session(actor: User, session_id: int) -> GroupSession:
+    """The session, if ``actor`` facilitates its group; refuses everyone else alike."""
+    session = GroupSession.objects.select_related("group").filter(pk=session_id).first()
+    if session is None or not rights.has_right(
+        user=actor, group=session.group, right=rights.FACILITATE
+    ):
+        raise ServiceError("Only the group's facilitators can do this.", code="forbidden")
+    return session
+
+
+def _room_participant(session: GroupSession, participant_id: object) -> Participant:
+    participant = (
+        Participant.objects.filter(session=session, pk=participant_id).first()
+        if str(participant_id).isdigit()
+        else None
+    )
+    if participant is None:
+        raise ServiceError("There is nobody like that in this room.", code="no_such_person")
+    if participant.is_facilitator:
+        raise ServiceError("Facilitators cannot be muted or removed.", code="facilitator")
+    return participant
+
+
+def participant_set_muted(
+    *, actor: User, session_id: int, participant_id: object, muted: bool
+) -> Participant:
+    """Mute a member for the rest of the session (they can still read), or unmute them."""
+    session = _facilitated_session(actor, session_id)
+    with transaction.atomic():
+        participant = _room_participant(session, participant_id)
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        if (participant.muted_at is not None) == muted:
+            return participant
+        participant.muted_at = timezone.now() if muted else None
+        participant.save(update_fields=["muted_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.ROOM_MEMBER_MUTED if muted else AuditAction.ROOM_MEMBER_UNMUTED,
+            target=participant.user,
+            group_id=session.group_id,
+            session_id=session.pk,
+        )
+        broadcast_on_commit(
+            room_group(session.pk),
+            {"type": "participant.muted", "participant": participant.pk, "muted": muted},
+        )
+    return participant
+
+
+def participant_remove(*, actor: User, session_id: int, participant_id: object) -> Participant:
+    """Remove a member from this session's room: their sockets close and they cannot return."""
+    session = _facilitated_session(actor, session_id)
+    with transaction.atomic():
+        participant = _room_participant(session, participant_id)
+        participant = Participant.objects.select_for_update().get(pk=participant.pk)
+        if participant.removed_at is not None:
+            return participant
+        participant.removed_at = timezone.now()
+        participant.save(update_fields=["removed_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.ROOM_MEMBER_REMOVED,
+            target=participant.user,
+            group_id=session.group_id,
+            session_id=session.pk,
+        )
+        broadcast_on_commit(
+            room_group(session.pk), {"type": "participant.removed", "participant": participant.pk}
+        )
+    return participant
+
+
+def room_set_locked(*, actor: User, session_id: int, locked: bool) -> Room:
+    """Lock the room to new arrivals (those already in may stay and reconnect), or unlock it."""
+    session = _facilitated_session(actor, session_id)
+    with transaction.atomic():
+        room, _ = Room.objects.get_or_create(session=session)
+        room = Room.objects.select_for_update().get(pk=room.pk)
+        if (room.locked_at is not None) == locked:
+            return room
+        room.locked_at = timezone.now() if locked else None
+        room.save(update_fields=["locked_at"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.ROOM_LOCKED if locked else AuditAction.ROOM_UNLOCKED,
+            target=session,
+            group_id=session.group_id,
+            session_id=session.pk,
+        )
+        broadcast_on_commit(room_group(session.pk), {"type": "room.locked", "locked": locked})
+    return room
+
+
+def message_hide(*, actor: User, session_id: int, position: object) -> Message:
+    """Hide a message for everyone: they see "removed by the facilitator" in its place."""
+    session = _facilitated_session(actor, session_id)
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update().filter(session=session, position=position).first()
+            if str(position).isdigit()
+            else None
+        )
+        if message is None:
+            raise ServiceError("That message is not in this room.", code="no_such_message")
+        if message.hidden_at is None:
+            message.hidden_at = timezone.now()
+            message.save(update_fields=["hidden_at"])
+            audit_record(
+                actor=actor,
+                action=AuditAction.ROOM_MESSAGE_HIDDEN,
+                target=message,
+                group_id=session.group_id,
+                session_id=session.pk,
+                details={"position": message.position},
+            )
+            broadcast_on_commit(
+                room_group(session.pk), {"type": "message.hidden", "position": message.position}
+            )
+    return message
+
+
+def room_pin(*, actor: User, session_id: int, text: object) -> Room:
+    """Pin a short notice (such as the group agreement) above the conversation; empty unpins."""
+    session = _facilitated_session(actor, session_id)
+    if not isinstance(text, str) or len(text.strip()) > MAX_NOTICE:
+        raise ServiceError(f"A notice can be up to {MAX_NOTICE} characters.", code="too_long")
+    with transaction.atomic():
+        room, _ = Room.objects.get_or_create(session=session)
+        room = Room.objects.select_for_update().get(pk=room.pk)
+        room.pinned_notice = text.strip()
+        room.save(update_fields=["pinned_notice"])
+        audit_record(
+            actor=actor,
+            action=AuditAction.ROOM_NOTICE_PINNED,
+            target=session,
+            group_id=session.group_id,
+            session_id=session.pk,
+        )
+        broadcast_on_commit(
+            room_group(session.pk), {"type": "room.pinned", "text": room.pinned_notice}
+        )
+    return room
+
+
+def room_end(*, actor: User, session_id: int) -> GroupSession:
+    """End the session now: every socket is told ``room.closed`` and closed."""
+    session = _facilitated_session(actor, session_id)
+    with transaction.atomic():
+        session = session_end(actor=actor, session=session)
+        broadcast_on_commit(room_group(session.pk), {"type": "room.closed", "reason": "ended"})
+    return session
+
+
+def room_extend(*, actor: User, session_id: int, minutes: object) -> GroupSession:
+    """Extend the session once, by up to 15 minutes; every socket learns the new end."""
+    session = _facilitated_session(actor, session_id)
+    if not isinstance(minutes, int) or isinstance(minutes, bool):
+        raise ServiceError("Say how many minutes, from 1 to 15.", code="extension_range")
+    with transaction.atomic():
+        session = session_extend(actor=actor, session=session, minutes=minutes)
+        broadcast_on_commit(
+            room_group(session.pk),
+            {"type": "room.extended", "ends_at": session.ends_at.isoformat()},
+        )
+    return session
+
+
+def person_revoke_sockets(*, user_id: int, reason: str) -> None:
+    """Close every open socket of one person, on every server process, after commit."""
+    broadcast_on_commit(person_group(user_id), {"type": "person.revoked", "reason": reason})
+
+
+def login_revoke_sockets(*, session_key: str, reason: str) -> None:
+    """Close the sockets opened under one login (the other devices stay connected)."""
+    broadcast_on_commit(login_group(session_key), {"type": "person.revoked", "reason": reason})

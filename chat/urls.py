@@ -1,0 +1,9 @@
+from django.urls import path
+
+from chat import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("sessions/<int:session_id>/room/", views.room, name="room"),
+]
