@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -23,8 +24,6 @@ from groups.models import GroupSession
 from groups.services import session_end, session_extend
 from moderation.audit import AuditAction, audit_record
 
-RATE_LIMIT_BURST = 5
-RATE_LIMIT_WINDOW_SECONDS = 10
 MAX_NOTICE = 500
 
 # --- Being in the room ------------------------------------------------------------------------
@@ -87,19 +86,19 @@ def clean_body(body: object) -> str:
 
 
 def _within_rate_limit(*, session_id: int, user_id: int, now: datetime) -> bool:
-    """A burst of RATE_LIMIT_BURST messages per RATE_LIMIT_WINDOW_SECONDS, per person and room.
+    """A burst of CHAT_RATE_LIMIT_BURST messages per window, per person and room.
 
     Counted in the shared cache (Redis in production), so it holds across server processes.
     """
-    window = int(now.timestamp()) // RATE_LIMIT_WINDOW_SECONDS
-    key = f"chat:rate:{session_id}:{user_id}:{window}"
-    cache.add(key, 0, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
+    seconds = settings.CHAT_RATE_LIMIT_WINDOW_SECONDS
+    key = f"chat:rate:{session_id}:{user_id}:{int(now.timestamp()) // seconds}"
+    cache.add(key, 0, timeout=seconds * 2)
     try:
         count = cache.incr(key)
     except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=RATE_LIMIT_WINDOW_SECONDS * 2)
+        cache.set(key, 1, timeout=seconds * 2)
         count = 1
-    return count <= RATE_LIMIT_BURST
+    return count <= settings.CHAT_RATE_LIMIT_BURST
 
 
 def message_post(

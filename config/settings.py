@@ -129,12 +129,38 @@ if REDIS_URL:
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "hearth"),
         }
     }
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": "hearth"},
-        }
+    # channels_redis, configured for its known limits (see docs/architecture.md, "Live rooms"):
+    # - a message to a channel already holding `capacity` messages is dropped (logged at INFO
+    #   only); room sockets detect the gap in positions and refill from the database, and a
+    #   room of 50 people needs room for bursts, so the capacity is well above the default 100;
+    # - redis-py's asyncio pool raises past `max_connections` (default 100), so it is set for
+    #   the number of sockets one process holds;
+    # - `group_expiry` must outlast the longest connection: 4 h sessions, an hour's lead time
+    #   and a 15-minute extension fit well inside one day.
+    _layer_host = {
+        "address": REDIS_URL,
+        "max_connections": int(os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", 1000)),
     }
+    if os.environ.get("CHANNEL_LAYER", "core") == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL], "prefix": "hearth"},
+            }
+        }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [_layer_host],
+                    "prefix": "hearth",
+                    "capacity": 1000,
+                    "expiry": 60,
+                    "group_expiry": 24 * 60 * 60,
+                },
+            }
+        }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -265,6 +291,12 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+# --- Live rooms ----------------------------------------------------------------------------------
+
+# A burst of this many messages per window, per person and room (counted in the cache).
+CHAT_RATE_LIMIT_BURST = int(os.environ.get("CHAT_RATE_LIMIT_BURST", 5))
+CHAT_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("CHAT_RATE_LIMIT_WINDOW_SECONDS", 10))
 
 # --- Email ---------------------------------------------------------------------------------------
 

@@ -70,11 +70,9 @@ def room(therapist):
 
 
 @pytest.fixture(autouse=True)
-def _generous_rate_limit(monkeypatch):
+def _generous_rate_limit(settings):
     """Room tests send quickly; the rate-limit test sets the real burst back itself."""
-    from chat import services
-
-    monkeypatch.setattr(services, "RATE_LIMIT_BURST", 1000)
+    settings.CHAT_RATE_LIMIT_BURST = 1000
 
 
 @pytest.fixture(autouse=True)

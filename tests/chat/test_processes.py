@@ -1,0 +1,155 @@
+"""Several server processes: two daphne processes share PostgreSQL and the Redis channel layer.
+
+Two members send at once, each through a different process; a third member reading from one
+of them must see every message, in one gap-free order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from chat.models import Message
+from tests.chat.conftest import session_cookie
+
+ROOT = Path(__file__).resolve().parents[2]
+PER_SENDER = 30
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_daphne(port: int) -> subprocess.Popen:
+    settings = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
+        "DEBUG": "1",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-insecure-key-never-use-in-production"),
+        "CHAT_RATE_LIMIT_BURST": "1000",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        if process.poll() is not None:
+            raise RuntimeError(process.stderr.read().decode()[-2000:])
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("daphne did not start")
+
+
+async def open_socket(port: int, session_id: int, cookie: str):
+    return await websockets.connect(
+        f"ws://127.0.0.1:{port}/ws/sessions/{session_id}/?after=0",
+        origin="http://127.0.0.1",
+        additional_headers={"Cookie": f"sessionid={cookie}"},
+        open_timeout=10,
+    )
+
+
+async def drain_until(ws, kind: str) -> list[dict]:
+    events = []
+    while True:
+        event = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+        events.append(event)
+        if event["type"] == kind:
+            return events
+
+
+async def test_two_senders_through_two_processes_give_one_gap_free_order(room, settings):
+    settings.CHAT_RATE_LIMIT_BURST = 1000
+    session = room["session"]
+    from tests.factories import make_member
+
+    reader = (await sync_to_async(make_member)(room["group"])).user
+    cookies = [await sync_to_async(session_cookie)(u) for u in (room["alice"], room["bob"], reader)]
+    ports = [free_port(), free_port()]
+    servers = [await asyncio.to_thread(start_daphne, port) for port in ports]
+    try:
+        alice = await open_socket(ports[0], session.pk, cookies[0])
+        bob = await open_socket(ports[1], session.pk, cookies[1])
+        watcher = await open_socket(ports[0], session.pk, cookies[2])
+        for ws in (alice, bob, watcher):
+            await drain_until(ws, "history.end")
+
+        async def send_all(ws, who):
+            for n in range(PER_SENDER):
+                await ws.send(
+                    json.dumps(
+                        {
+                            "type": "message.send",
+                            "client_id": str(uuid.uuid4()),
+                            "body": f"{who} {n}",
+                        }
+                    )
+                )
+            acks = 0
+            while acks < PER_SENDER:
+                event = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+                assert event["type"] != "error", event
+                acks += event["type"] == "message.ack"
+
+        await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
+        received = []
+        while len(received) < 2 * PER_SENDER:
+            event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=15))
+            if event["type"] == "message":
+                received.append(event)
+        assert [m["position"] for m in received] == list(range(1, 2 * PER_SENDER + 1))
+        for who in ("alice", "bob"):
+            own = [int(m["body"].split()[1]) for m in received if m["body"].startswith(who)]
+            assert own == list(range(PER_SENDER)), f"{who}'s messages out of their own order"
+        stored = await sync_to_async(
+            lambda: list(
+                Message.objects.filter(session=session)
+                .order_by("position")
+                .values_list("position", flat=True)
+            )
+        )()
+        assert stored == list(range(1, 2 * PER_SENDER + 1))
+        for ws in (alice, bob, watcher):
+            await ws.close()
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
