@@ -19,11 +19,6 @@ def room_group(session_id: int) -> str:
     return f"room.{session_id}"
 
 
-def person_group(user_id: int) -> str:
-    """Every socket of one person, in any room (for revocation)."""
-    return f"person.{user_id}"
-
-
 def login_group(session_key: str) -> str:
     """Every socket opened under one login (one browser's session)."""
     return f"login.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,11 +25,13 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.exceptions import ServiceError
 from chat import services
-from chat.broadcast import login_group, person_group, room_group
+from chat.broadcast import login_group, room_group
 from chat.models import Room
 from chat.selectors import (
+    HISTORY_PAGE,
     RoomRefusal,
     hidden_participants,
+    hidden_positions,
     message_event,
     messages_after,
     present,
@@ -63,13 +66,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     session_id: int
     participant_id: int
     last_sent: int
-    ready: bool
 
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope["user"]
-        self.ready = False
-        self.buffer: list[dict[str, Any]] = []
         self.tasks: list[asyncio.Task[None]] = []
         try:
             self.access = await database_sync_to_async(room_access)(
@@ -80,7 +80,6 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused and nothing is sent
             return
         await self.channel_layer.group_add(room_group(self.session_id), self.channel_name)
-        await self.channel_layer.group_add(person_group(self.user.pk), self.channel_name)
         self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
         if self.login_key:
             await self.channel_layer.group_add(login_group(self.login_key), self.channel_name)
@@ -93,11 +92,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.warned = False
         await self.accept()
         await self.send_json(await database_sync_to_async(self._state)())
+        # Live events that arrive meanwhile wait in this socket's channel until connect returns
+        # (a consumer handles one event at a time); message() then drops what history covered.
         await self._send_history(after=self._resume_from())
-        self.ready = True
-        for event in self.buffer:
-            await self.message(event)
-        self.buffer.clear()
         await self._broadcast_presence()
         self.tasks.append(asyncio.create_task(self._watch()))
 
@@ -107,7 +104,6 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if not hasattr(self, "participant_id"):
             return
         await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
-        await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
         if self.login_key:
             await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
         await database_sync_to_async(services.room_leave)(
@@ -147,6 +143,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 "muted": self.muted,
             },
             "hidden_authors": hidden_participants(session=session, owner=self.user),
+            "hidden_positions": hidden_positions(session_id=session.pk),
         }
 
     async def _send_history(self, *, after: int) -> None:
@@ -159,11 +156,25 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             for message in page:
                 await self.send_json(message_event(message))
                 self.last_sent = message.position
-            if len(page) < 1 or len(page) < 200:
+            if len(page) < HISTORY_PAGE:
                 break
         await self.send_json({"type": "history.end", "position": self.last_sent})
 
     # --- From the client -------------------------------------------------------------------
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """Answer frames that are not JSON text with an error instead of dropping the socket."""
+        if text_data is None:
+            await self._error("bad_request", "Events are JSON text, not binary.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_request", "That was not valid JSON.")
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
@@ -178,7 +189,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self._call(
                 services.author_hide_for_me,
                 participant_id=content.get("participant"),
-                hidden=bool(content.get("hidden", True)),
+                hidden=content.get("hidden", True),
             )
         elif kind in CONTROLS:
             service, arg = CONTROLS[kind]
@@ -200,8 +211,13 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             )
         except ServiceError as error:
             await self._error(error.code, error.message, client_id=client_id)
-            if error.code in ("closed", "removed", "not_allowed", "suspended"):
-                await self.close(code=CLOSE_ENDED if error.code == "closed" else CLOSE_REVOKED)
+            if error.code == "closed":
+                await self.room_closed({"reason": "ended"})
+            elif error.code == "removed":
+                await self.send_json({"type": "you.removed"})
+                await self.close(code=CLOSE_REMOVED)
+            elif error.code in ("not_allowed", "suspended"):
+                await self.close(code=CLOSE_REVOKED)
             return
         await self.send_json(
             {
@@ -228,9 +244,6 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     # --- From the channel layer ------------------------------------------------------------
 
     async def message(self, event: dict[str, Any]) -> None:
-        if not self.ready:
-            self.buffer.append(event)
-            return
         position = event["position"]
         if position <= self.last_sent:
             return  # already sent (from history, or a duplicate)
@@ -295,7 +308,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 now = timezone.now()
                 remaining = (self.closes_at - now).total_seconds()
                 if remaining <= 0:
-                    await self._recheck()  # the end may have moved (extension)
+                    if not await self._recheck():  # the end may have moved (extension)
+                        return
                     if (self.closes_at - timezone.now()).total_seconds() <= 0:
                         await self.room_closed({"reason": "ended"})
                         return

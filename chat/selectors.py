@@ -102,6 +102,25 @@ def messages_after(*, session_id: int, position: int, limit: int = HISTORY_PAGE)
     )
 
 
+def latest_messages(*, session_id: int, limit: int = HISTORY_PAGE) -> list[Message]:
+    """The last ``limit`` messages, oldest first (what the room page shows before the socket)."""
+    newest = list(
+        Message.objects.filter(session_id=session_id)
+        .select_related("author")
+        .order_by("-position")[:limit]
+    )
+    return newest[::-1]
+
+
+def hidden_positions(*, session_id: int) -> list[int]:
+    """Positions of messages a facilitator hid (so a reconnecting client can catch up)."""
+    return list(
+        Message.objects.filter(session_id=session_id, hidden_at__isnull=False)
+        .order_by("position")
+        .values_list("position", flat=True)
+    )
+
+
 def present(*, session_id: int, now: datetime) -> list[dict[str, Any]]:
     """Who is in the room now: open connections seen recently, one entry per person."""
     rows = (

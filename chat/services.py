@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
-from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
+from chat.broadcast import broadcast_on_commit, login_group, room_group
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
 from chat.selectors import RoomAccess, RoomRefusal, message_event, room_access
 from groups import rights
@@ -163,10 +163,21 @@ def message_post(
 # --- "Mute for me" -------------------------------------------------------------------------------
 
 
-def author_hide_for_me(*, actor: User, session_id: int, participant_id: int, hidden: bool) -> None:
+def author_hide_for_me(
+    *, actor: User, session_id: int, participant_id: object, hidden: object
+) -> None:
     """Stop (or start again) seeing one person's messages, for ``actor`` only."""
-    access = room_access(user=actor, session_id=session_id, now=timezone.now())
-    other = Participant.objects.filter(pk=participant_id, session_id=session_id).first()
+    if not isinstance(hidden, bool):
+        raise ServiceError("Say whether to hide (true) or show (false).", code="bad_request")
+    try:
+        access = room_access(user=actor, session_id=session_id, now=timezone.now())
+    except RoomRefusal as refusal:
+        raise ServiceError(refusal.message, code=refusal.code) from refusal
+    other = (
+        Participant.objects.filter(pk=participant_id, session_id=session_id).first()
+        if isinstance(participant_id, int)
+        else None
+    )
     if other is None or other.user_id == actor.pk:
         raise ServiceError("There is nobody like that in this room.", code="no_such_person")
     if other.is_facilitator:
@@ -349,11 +360,6 @@ def room_extend(*, actor: User, session_id: int, minutes: object) -> GroupSessio
             {"type": "room.extended", "ends_at": session.ends_at.isoformat()},
         )
     return session
-
-
-def person_revoke_sockets(*, user_id: int, reason: str) -> None:
-    """Close every open socket of one person, on every server process, after commit."""
-    broadcast_on_commit(person_group(user_id), {"type": "person.revoked", "reason": reason})
 
 
 def login_revoke_sockets(*, session_key: str, reason: str) -> None:

@@ -9,7 +9,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from chat.models import Room
-from chat.selectors import RoomRefusal, hidden_participants, messages_after, present, room_access
+from chat.selectors import (
+    RoomRefusal,
+    hidden_participants,
+    latest_messages,
+    present,
+    room_access,
+)
 from groups.models import GroupSession
 from groups.selectors import session_for_viewer
 
@@ -37,6 +43,19 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
     session: GroupSession = access.session
     room_row = Room.objects.filter(session=session).first()
     participant_id = access.participant.pk if access.participant else None
+    room_messages = latest_messages(session_id=session.pk)
+    config = {
+        "session": session.pk,
+        "participant": participant_id,
+        "role": access.role,
+        "ws_path": f"/ws/sessions/{session.pk}/",
+        "last_position": room_messages[-1].position if room_messages else 0,
+        "starts_at": session.starts_at.isoformat(),
+        "ends_at": session.closes_at.isoformat(),
+        "extended": session.extended_at is not None,
+        "locked": bool(room_row and room_row.locked_at),
+        "time_zone": timezone.get_current_timezone_name(),
+    }
     return render(
         request,
         "chat/room.html",
@@ -45,7 +64,8 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             "group": session.group,
             "access": access,
             "participant_id": participant_id,
-            "messages": messages_after(session_id=session.pk, position=0),
+            "room_messages": room_messages,
+            "room_config": config,
             "present": present(session_id=session.pk, now=now),
             "hidden_authors": set(hidden_participants(session=session, owner=request.user)),
             "pinned": room_row.pinned_notice if room_row else "",

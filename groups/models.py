@@ -281,6 +281,25 @@ def _invitation_expiry() -> datetime:
     return timezone.now() + timedelta(days=14)
 
 
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def pending(self, now: datetime) -> InvitationQuerySet:
+        """Not yet answered, withdrawn or expired."""
+        return self.filter(
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+
+    def addressed_to(self, user: models.Model) -> InvitationQuerySet:
+        """Sent to this person, or to their email address before they had an account."""
+        addressed = models.Q(invitee=user)
+        email = getattr(user, "email", "")
+        if email:
+            addressed |= models.Q(invitee__isnull=True, email__iexact=email)
+        return self.filter(addressed)
+
+
 class Invitation(models.Model):
     """A single-use invitation to a closed group, to a person or to an email address."""
 
@@ -302,6 +321,8 @@ class Invitation(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     declined_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
 
     class Meta:
         constraints = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
@@ -58,19 +58,11 @@ def _group_has_ended(group: TherapyGroup, now: datetime) -> bool:
 
 
 def _pending_invitation_for(*, user: User, group: TherapyGroup, now: datetime) -> Invitation | None:
-    addressed = Q(invitee=user)
-    if user.email:
-        addressed |= Q(invitee__isnull=True, email__iexact=user.email)
     return (
         Invitation.objects.select_for_update()
-        .filter(
-            addressed,
-            group=group,
-            accepted_at__isnull=True,
-            declined_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        )
+        .filter(group=group)
+        .addressed_to(user)
+        .pending(now)
         .order_by("created_at")
         .first()
     )

@@ -55,13 +55,7 @@ def invitation_send(*, actor: User, group: TherapyGroup, email: str) -> Invitati
                 raise ServiceError("This person is already in the group.", code="already_enrolled")
         now = timezone.now()
         addressed = Q(email__iexact=email) | (Q(invitee=invitee) if invitee else Q(pk__in=[]))
-        if locked.invitations.filter(
-            addressed,
-            accepted_at__isnull=True,
-            declined_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        ).exists():
+        if Invitation.objects.filter(addressed, group=locked).pending(now).exists():
             raise ServiceError(
                 "An invitation to this address is already waiting for an answer.",
                 code="already_invited",

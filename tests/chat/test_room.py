@@ -508,3 +508,72 @@ def test_the_service_refuses_a_second_facilitator_action_on_a_removed_person(roo
     participant_remove(actor=therapist, session_id=session.pk, participant_id=participant.pk)
     assert AuditEvent.objects.filter(action=AuditAction.ROOM_MEMBER_REMOVED).count() == 1
     assert Participant.objects.get(pk=participant.pk).removed_at is not None
+
+
+# --- Robustness ------------------------------------------------------------------------------
+
+
+async def test_frames_that_are_not_json_get_an_error_and_the_socket_stays(room):
+    alice, _, _ = await joined(room["alice"], room["session"])
+    await alice.send_to(text_data="this is not json")
+    assert (await next_of(alice, "error"))["code"] == "bad_request"
+    await alice.send_to(bytes_data=b"\x00\x01")
+    assert (await next_of(alice, "error"))["code"] == "bad_request"
+    await alice.send_json_to(["a", "list"])
+    assert (await next_of(alice, "error"))["code"] == "bad_request"
+    await alice.send_json_to({"type": "no.such.thing"})
+    assert (await next_of(alice, "error"))["code"] == "bad_request"
+    await send(alice, "still here")
+    await alice.disconnect()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "hide_author", "participant": "abc", "hidden": True},
+        {"type": "hide_author", "participant": 1, "hidden": "false"},
+        {"type": "control.mute", "participant": "1 OR 1=1"},
+        {"type": "control.hide", "position": "x"},
+        {"type": "control.extend", "minutes": "10"},
+        {"type": "resync", "after": "0"},
+    ],
+)
+async def test_odd_field_values_are_refused_politely(room, therapist, event):
+    host, _, _ = await joined(therapist, room["session"])
+    await host.send_json_to(event)
+    if event["type"] == "resync":
+        assert (await next_of(host, "history.end"))["position"] == 0
+    else:
+        assert (await next_of(host, "error"))["code"] in {
+            "bad_request",
+            "no_such_person",
+            "no_such_message",
+            "extension_range",
+        }
+    await send(host, "and the socket still works")
+    await host.disconnect()
+
+
+async def test_a_client_that_was_away_learns_which_messages_were_hidden(room, therapist):
+    host, _, _ = await joined(therapist, room["session"])
+    alice, _, _ = await joined(room["alice"], room["session"])
+    ack = await send(alice, "regret this")
+    await alice.disconnect()
+    await host.send_json_to({"type": "control.hide", "position": ack["position"]})
+    await next_of(host, "message.hidden")
+    alice, state, _ = await joined(room["alice"], room["session"], after=ack["position"])
+    assert state["hidden_positions"] == [ack["position"]]
+    await alice.disconnect()
+    await host.disconnect()
+
+
+async def test_sending_after_being_removed_closes_with_the_removed_code(room, therapist):
+    alice, _, _ = await joined(room["alice"], room["session"])
+    participant = await participant_of(room["alice"], room["session"])
+    from chat.services import participant_remove as remove
+
+    await sync_to_async(remove)(
+        actor=therapist, session_id=room["session"].pk, participant_id=participant.pk
+    )
+    await next_of(alice, "you.removed")
+    assert (await alice.receive_output(timeout=2))["code"] == consumers.CLOSE_REMOVED

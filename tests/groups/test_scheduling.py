@@ -299,3 +299,22 @@ def test_session_status_is_derived_from_facts_and_the_clock(therapist):
     assert session.status_at(session.starts_at + timedelta(minutes=6)) == "closed"
     session.cancelled_at = timezone.now()
     assert session.status_at(session.starts_at) == "cancelled"
+
+
+def test_directory_windows_follow_the_viewers_wall_clock_across_a_clock_change():
+    from groups.selectors import local_windows
+
+    now = datetime(2027, 3, 20, 12, 0, tzinfo=UTC)  # a Saturday, before the change on the 28th
+    windows = local_windows(now=now, viewer_zone="Europe/London", weekday=1, time_of_day="evening")
+    first, second = windows[0], windows[1]
+    assert (first[0], first[1]) == (
+        datetime(2027, 3, 22, 17, 0, tzinfo=UTC),  # Monday 17:00 GMT
+        datetime(2027, 3, 22, 22, 0, tzinfo=UTC),
+    )
+    assert (second[0], second[1]) == (
+        datetime(2027, 3, 29, 16, 0, tzinfo=UTC),  # Monday 17:00 BST
+        datetime(2027, 3, 29, 21, 0, tzinfo=UTC),
+    )
+    night = local_windows(now=now, viewer_zone="Asia/Tokyo", weekday=None, time_of_day="night")
+    assert night[0][1] - night[0][0] == timedelta(hours=7)  # 22:00 to 05:00 the next day
+    assert len(night) == 61

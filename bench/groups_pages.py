@@ -1,0 +1,650 @@
+"""Throughput of the group pages on a large data set, as ratios to a trivial view.
+
+Creates the PostgreSQL database ``hearth_bench``, loads 10,000 groups, 100,000 sessions and
+200,000 enrollments, serves the app with daphne under production settings and measures each
+page against ``/ping/`` (a view that touches no database) served by the same server in the
+same run. The machine is shared, so the ratios are the result; absolute figures only give
+the scale. Run from the repository root::
+
+    .venv/bin/python bench/groups_pages.py [--seconds 8] [--rounds 3] [--keep] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import itertools
+import os
+import re
+import secrets
+import shlex
+import shutil
+import socket
+import statistics
+import string
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+DAPHNE = str(Path(PYTHON).with_name("daphne"))
+DOC = ROOT / "docs" / "performance.md"
+SECTION = "## Group pages (10,000 groups, 100,000 sessions, 200,000 enrollments)"
+
+PG_SERVER = "postgres://postgres@127.0.0.1:5432"
+DB_NAME = "hearth_bench"
+DATABASE_URL = f"{PG_SERVER}/{DB_NAME}"
+REDIS_URL = "redis://127.0.0.1:6379/2"
+
+GROUPS = 10_000
+SESSIONS_PER_GROUP = 10
+ENROLLMENTS_PER_GROUP = 20
+FACILITATORS = 200
+CLIENTS = 20_000
+VIEWER_GROUPS = 20
+BATCH = 5_000
+# Seats per group, in turn: the first two are full with a waiting list, the third exactly
+# full, the last two have free places (so the "free places" filter keeps two groups in five).
+CAPACITIES = (12, 16, 20, 24, 30)
+LANGUAGE_CYCLE = ("en", "en", "en", "en", "es", "fr", "de", "nl")
+
+
+# --- The database ------------------------------------------------------------------------------
+
+
+def recreate_database() -> None:
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def drop_database() -> None:
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
+
+
+def chunks(rows: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def insert(model: Any, rows: Iterable[Any]) -> list[Any]:
+    """bulk_create ``rows`` in batches, without holding every instance in memory at once."""
+    made: list[Any] = []
+    for chunk in chunks(rows):
+        made.extend(model.objects.bulk_create(chunk))
+    return made
+
+
+@dataclass
+class Personas:
+    viewer: Any  # a client in VIEWER_GROUPS groups
+    facilitator: Any  # a therapist with two-step login who leads GROUPS / FACILITATORS groups
+    viewer_group_slug: str
+    managed_group_slug: str
+
+
+def load(now: datetime) -> Personas:
+    """Load the data set through the ORM; returns the people the pages are measured as."""
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from django.contrib.auth.models import Group as RoleGroup
+    from django.contrib.auth.models import Permission
+    from django.db import transaction
+
+    from accounts.models import User
+    from accounts.roles import Role
+    from groups.models import (
+        Enrollment,
+        GroupSession,
+        TherapyGroup,
+        TherapyGroupUserObjectPermission,
+        Topic,
+    )
+    from groups.rights import FACILITATOR_RIGHTS
+
+    def person(email: str, name: str) -> User:
+        return User(email=email, display_name=name, password="!", time_zone="Europe/London")
+
+    with transaction.atomic():
+        facilitators = insert(
+            User,
+            (
+                person(f"facilitator{i}@bench.hearth.example", f"Facilitator {i}")
+                for i in range(FACILITATORS)
+            ),
+        )
+        clients = insert(
+            User,
+            (person(f"client{i}@bench.hearth.example", f"Member {i}") for i in range(CLIENTS)),
+        )
+        viewer = User.objects.create(
+            email="viewer@bench.hearth.example",
+            display_name="Bench Viewer",
+            password="!",
+            time_zone="Europe/London",
+        )
+
+        topics = list(Topic.objects.exclude(slug="clinical-practice"))
+        clinical = Topic.objects.get(slug="clinical-practice")
+
+        def group(i: int) -> TherapyGroup:
+            if i % 10 == 9:
+                kind, topic = TherapyGroup.Kind.PEER_SUPERVISION, clinical
+            else:
+                kind = TherapyGroup.Kind.THERAPY if i % 10 < 3 else TherapyGroup.Kind.SUPPORT
+                topic = topics[i % len(topics)]
+            return TherapyGroup(
+                title=f"{topic.name} group {i:05d}",
+                slug=f"group-{i}",
+                topic=topic,
+                kind=kind,
+                description=(
+                    "A steady, small group that meets at the same time each week. We listen "
+                    "more than we advise, and nobody has to speak until they are ready. "
+                    f"This is group number {i}, kept here so that each description differs."
+                ),
+                facilitator_id=facilitators[i % FACILITATORS].pk,
+                capacity=CAPACITIES[i % len(CAPACITIES)],
+                language=LANGUAGE_CYCLE[i % len(LANGUAGE_CYCLE)],
+                is_listed=i % 8 != 5,
+                is_closed=kind == TherapyGroup.Kind.PEER_SUPERVISION or i % 7 == 3,
+                time_zone="Europe/London",
+            )
+
+        groups = insert(TherapyGroup, (group(i) for i in range(GROUPS)))
+
+        # Facilitator f leads groups f, f + 200, f + 400, …; their k-th session starts 2k
+        # hours after ``base`` and lasts an hour, so no two of their live sessions overlap
+        # (PostgreSQL's session_no_overlap_per_facilitator refuses that). Session j of the
+        # m-th group is k = j * 50 + m: each group meets about every four days, from three
+        # days ago to about 39 days ahead.
+        base = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+        per_facilitator = GROUPS // FACILITATORS
+
+        def sessions() -> Iterator[GroupSession]:
+            for i, g in enumerate(groups):
+                f, m = i % FACILITATORS, i // FACILITATORS
+                for j in range(SESSIONS_PER_GROUP):
+                    starts = base + timedelta(hours=2 * (j * per_facilitator + m) + f % 2)
+                    cancelled = (i * SESSIONS_PER_GROUP + j) % 20 == 7
+                    yield GroupSession(
+                        group_id=g.pk,
+                        facilitator_id=g.facilitator_id,
+                        starts_at=starts,
+                        ends_at=starts + timedelta(hours=1),
+                        cancelled_at=now - timedelta(days=1) if cancelled else None,
+                        cancel_reason="The facilitator is unwell." if cancelled else "",
+                    )
+
+        insert(GroupSession, sessions())
+
+        # Slot s of group g holds client (s * 1000 + g) % 20000: distinct within a group, and
+        # every client ends up in ten groups. The viewer takes slot 0 of VIEWER_GROUPS groups.
+        viewer_groups = set(range(0, GROUPS, GROUPS // VIEWER_GROUPS))
+
+        def enrollments() -> Iterator[Enrollment]:
+            for i, g in enumerate(groups):
+                for s in range(ENROLLMENTS_PER_GROUP):
+                    u = (s * 1000 + i) % CLIENTS
+                    who, name = (
+                        (viewer, "Member viewer")
+                        if s == 0 and i in viewer_groups
+                        else (clients[u], f"Member {u}")
+                    )
+                    active = s < g.capacity
+                    yield Enrollment(
+                        group_id=g.pk,
+                        user_id=who.pk,
+                        state=Enrollment.State.ACTIVE if active else Enrollment.State.WAITLISTED,
+                        waitlist_position=None if active else s - g.capacity + 1,
+                        pseudonym=name,
+                        activated_at=now - timedelta(days=10) if active else None,
+                    )
+
+        insert(Enrollment, enrollments())
+
+        permissions = list(
+            Permission.objects.filter(
+                content_type__app_label="groups",
+                content_type__model="therapygroup",
+                codename__in=FACILITATOR_RIGHTS,
+            )
+        )
+        assert len(permissions) == len(FACILITATOR_RIGHTS), permissions
+        insert(
+            TherapyGroupUserObjectPermission,
+            (
+                TherapyGroupUserObjectPermission(
+                    user_id=g.facilitator_id, content_object_id=g.pk, permission=p
+                )
+                for g in groups
+                for p in permissions
+            ),
+        )
+
+        # The measured facilitator is a therapist with two-step login set up (otherwise the
+        # MFA middleware sends them to set it up instead of showing the page).
+        lead = facilitators[0]
+        lead.groups.add(RoleGroup.objects.get(name=Role.THERAPIST.value))
+        TOTP.activate(lead, generate_totp_secret())
+
+    viewer_group = next(
+        g
+        for i, g in enumerate(groups)
+        if i in viewer_groups and g.is_listed and g.kind != TherapyGroup.Kind.PEER_SUPERVISION
+    )
+    return Personas(
+        viewer=viewer,
+        facilitator=lead,
+        viewer_group_slug=viewer_group.slug,
+        managed_group_slug=groups[FACILITATORS].slug,  # lead's second group
+    )
+
+
+def analyze() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def counts() -> dict[str, int]:
+    from accounts.models import User
+    from groups.models import Enrollment, GroupSession, TherapyGroup
+
+    return {
+        "groups": TherapyGroup.objects.count(),
+        "sessions": GroupSession.objects.count(),
+        "enrollments": Enrollment.objects.count(),
+        "people": User.objects.count(),
+    }
+
+
+def login_cookie(user: Any) -> str:
+    """A logged-in session written straight to the session table, as a Cookie header value."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    store = SessionStore()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store["hearth_login_at"] = time.time()  # the absolute-timeout middleware reads it
+    store.create()
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+
+
+# --- The server --------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"daphne exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/ping/")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit(f"daphne did not answer /ping/ within 60 s:\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen[bytes] | None) -> None:
+    if server is None or server.poll() is not None:
+        return
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+# --- The load ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    label: str
+    path: str
+    cookies: list[str] = field(default_factory=list)  # one per worker; none when anonymous
+    rps: list[float] = field(default_factory=list)  # one per round
+    latencies: list[float] = field(default_factory=list)  # seconds, every round together
+
+
+class BadResponse(Exception):
+    pass
+
+
+def get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> int:
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        conn.close()  # the server closed the kept-alive connection: open a new one once
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+    body = response.read()
+    if response.status != 200:
+        location = response.getheader("Location", "")
+        text = body[:300].decode(errors="replace")
+        raise BadResponse(f"GET {path} answered {response.status} {location}\n{text}")
+    return response.status
+
+
+def hammer(port: int, page: Page, *, warmup: float, seconds: float, workers: int) -> list[float]:
+    """Closed loop: each worker sends its next request as soon as the last one is answered.
+
+    The workers run for ``warmup + seconds`` without a pause; only the 200 responses that
+    arrive in the last ``seconds`` count, so the window sees the server in a steady state
+    (connections open, caches and query plans warm). Returns their latencies.
+    """
+    ready = threading.Barrier(workers + 1)
+    counted: list[list[float]] = [[] for _ in range(workers)]
+    errors: list[BaseException] = []
+    window = [0.0, 0.0]  # when counting starts and ends, set before the workers are released
+
+    def work(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        headers = {"Cookie": page.cookies[n]} if page.cookies else {}
+        ready.wait()
+        opens, closes = window
+        try:
+            while not errors:
+                began = time.perf_counter()
+                if began >= closes:
+                    break
+                get(conn, page.path, headers)
+                ended = time.perf_counter()
+                if opens <= ended <= closes:
+                    counted[n].append(ended - began)
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    now = time.perf_counter()
+    window[:] = [now + warmup, now + warmup + seconds]
+    ready.wait()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise BadResponse(f"{page.label}: {errors[0]}")
+    return [latency for worker in counted for latency in worker]
+
+
+def measure(port: int, pages: list[Page], *, seconds: float, rounds: int, workers: int) -> None:
+    """Every page once per round, in turn, so that drift on the machine hits all of them."""
+    for number in range(1, rounds + 1):
+        for page in pages:
+            latencies = hammer(port, page, warmup=1.0, seconds=seconds, workers=workers)
+            page.rps.append(len(latencies) / seconds)
+            page.latencies.extend(latencies)
+            print(f"  round {number}/{rounds}  {page.rps[-1]:8.1f} req/s  {page.label}")
+
+
+def percentile(values: list[float], p: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def table(pages: list[Page]) -> str:
+    baseline = statistics.median(pages[0].rps)
+    lines = [
+        "| Page | Requests/s | Ratio to /ping/ | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for page in pages:
+        rps = statistics.median(page.rps)
+        lines.append(
+            f"| {page.label} | {rps:.1f} | {rps / baseline:.3f} | "
+            f"{percentile(page.latencies, 50) * 1000:.1f} | "
+            f"{percentile(page.latencies, 95) * 1000:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+# --- The report --------------------------------------------------------------------------------
+
+
+def git_revision() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def section(*, command: str, result: str, sizes: dict[str, int], cores: int, settings: str) -> str:
+    loaded = (
+        f"Data loaded: {sizes['groups']:,} groups, {sizes['sessions']:,} sessions, "
+        f"{sizes['enrollments']:,} enrollments, {sizes['people']:,} people. {settings}"
+    )
+    return f"""{SECTION}
+
+Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared machine with
+{cores} cores, with:
+
+```sh
+{command}
+```
+
+{textwrap.fill(loaded, width=96)}
+
+{result}
+
+**What the ratio means.** Each page's throughput is divided by the throughput of `/ping/`, a
+view that answers "ok" without touching the database, served by the same daphne process in the
+same run. A ratio of 0.25 means the server answers this page a quarter as often as `/ping/`:
+each request for it costs about four times a request that does nothing. The pages are
+measured in turn, several rounds over, and the median round is reported, so that anything
+else the machine was doing at the time slows all of them alike.
+
+**Why ratios.** The benchmark runs on a shared two-core machine that also runs PostgreSQL and
+the load generator, so absolute requests per second move from run to run and from machine to
+machine. The ratio to the baseline is what stays comparable: if a change makes a page's ratio
+fall, the page got slower, whatever the machine. The p50 and p95 latencies are there to show
+the scale, not to be compared across runs.
+"""
+
+
+def write_doc(text: str) -> None:
+    """Replace this benchmark's section of docs/performance.md, keeping every other one."""
+    if DOC.exists():
+        current = DOC.read_text()
+        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+        if pattern.search(current):
+            updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
+        else:
+            updated = current.rstrip("\n") + "\n\n" + text
+        DOC.write_text(updated.rstrip("\n") + "\n")
+    else:
+        DOC.write_text(
+            "# Performance\n\nWhat the benchmarks in `bench/` measured (see `bench/README.md`)."
+            "\n\n" + text
+        )
+
+
+# --- Main --------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="per page and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=4, help="concurrent connections")
+    parser.add_argument("--keep", action="store_true", help=f"leave the {DB_NAME} database")
+    parser.add_argument("--no-write", action="store_true", help="do not update the doc")
+    args = parser.parse_args()
+
+    secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
+    work = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "DEBUG": "0",
+        "SECRET_KEY": secret,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "STATIC_ROOT": str(work / "static"),  # the manifest that DEBUG=0 needs, outside the repo
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    # This process writes the login sessions, which are signed with SECRET_KEY: same settings.
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"Creating the {DB_NAME} database and migrating …")
+        recreate_database()
+        manage(env, "migrate", "--no-input", "-v", "0")
+        manage(env, "collectstatic", "--no-input", "-v", "0")
+
+        import django
+
+        django.setup()
+
+        print("Loading the data …")
+        began = time.monotonic()
+        personas = load(datetime.now(UTC))
+        analyze()
+        sizes = counts()
+        print(
+            f"Loaded in {time.monotonic() - began:.0f} s: {sizes['groups']:,} groups, "
+            f"{sizes['sessions']:,} sessions, {sizes['enrollments']:,} enrollments, "
+            f"{sizes['people']:,} people."
+        )
+
+        # One session per worker, as if several people were logged in as this persona.
+        as_viewer = [login_cookie(personas.viewer) for _ in range(args.concurrency)]
+        as_lead = [login_cookie(personas.facilitator) for _ in range(args.concurrency)]
+
+        from django.db import connections
+
+        connections.close_all()
+
+        port = free_port()
+        print(f"Starting daphne on 127.0.0.1:{port} …")
+        server = start_daphne(env, port, work / "daphne.log")
+
+        pages = [
+            Page("`/ping/` (baseline)", "/ping/"),
+            Page("`/groups/` anonymous", "/groups/"),
+            Page("`/groups/` as a client", "/groups/", as_viewer),
+            Page(
+                "`/groups/?weekday=3&time_of_day=evening&seats=on` as a client",
+                "/groups/?weekday=3&time_of_day=evening&seats=on",
+                as_viewer,
+            ),
+            Page(
+                "`/groups/<slug>/` as a member", f"/groups/{personas.viewer_group_slug}/", as_viewer
+            ),
+            Page("`/schedule/` as a client in 20 groups", "/schedule/", as_viewer),
+            Page("`/facilitate/` as a facilitator of 50 groups", "/facilitate/", as_lead),
+            Page(
+                "`/groups/<slug>/manage/` as its facilitator",
+                f"/groups/{personas.managed_group_slug}/manage/",
+                as_lead,
+            ),
+        ]
+        print(
+            f"Measuring {len(pages)} pages: {args.rounds} rounds of {args.seconds:g} s each, "
+            f"{args.concurrency} concurrent connections …"
+        )
+        try:
+            measure(port, pages, seconds=args.seconds, rounds=args.rounds, workers=args.concurrency)
+        except BadResponse as error:
+            log = (work / "daphne.log").read_text(errors="replace").splitlines()
+            print("\n".join(["daphne's log, last lines:", *log[-60:]]), file=sys.stderr)
+            raise SystemExit(f"A page did not answer 200: {error}") from None
+
+        cores = len(os.sched_getaffinity(0))
+        result = table(pages)
+        print()
+        print(f"Machine: {cores} cores (nproc). Data: {sizes}")
+        print()
+        print(result)
+
+        command = shlex.join([".venv/bin/python", "bench/groups_pages.py", *sys.argv[1:]])
+        settings = (
+            f"Served by one daphne process (DEBUG=0, PostgreSQL, Redis), {args.concurrency} "
+            f"concurrent keep-alive connections, {args.rounds} rounds of {args.seconds:g} s "
+            "per page after a 1 s warm-up. The client is in 20 groups; the facilitator leads "
+            "50 and is a therapist with two-step login."
+        )
+        if not args.no_write:
+            write_doc(
+                section(command=command, result=result, sizes=sizes, cores=cores, settings=settings)
+            )
+            print(f"\nWrote {DOC.relative_to(ROOT)}.")
+    finally:
+        stop(server)
+        if "django" in sys.modules:
+            from django.db import connections
+
+            connections.close_all()
+        if args.keep:
+            print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
+        else:
+            drop_database()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

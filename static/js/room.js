@@ -1,0 +1,1138 @@
+/* Hearth: the live room. One small script, no dependencies, no build.
+
+   The page arrives with everything said so far. This script connects the room's socket
+   (protocol: docs/protocol.md), shows new messages in order, keeps the connection line honest,
+   resends what was not confirmed after a reconnect, and gives facilitators their controls.
+   Message text only ever reaches the page through textContent, never as HTML. */
+(function () {
+  "use strict";
+
+  var configNode = document.getElementById("room-config");
+  if (!configNode || !("WebSocket" in window)) {
+    return;
+  }
+  var cfg = JSON.parse(configNode.textContent);
+  var isFacilitator = cfg.role === "facilitator";
+
+  var CLOSE_ENDED = 4000;
+  var CLOSE_REVOKED = 4001;
+  var CLOSE_REMOVED = 4003;
+  var MAX_BODY = 2000;
+  var SILENCE_LIMIT_MS = 45000; // the server sends presence every 15 s; longer silence is a dead socket
+  var URL_PATTERN = /https?:\/\/[^\s<>"'`]{1,200}(?![^\s<>"'`])/gi;
+
+  function byId(id) {
+    return document.getElementById(id);
+  }
+
+  var ui = {
+    status: byId("room-status"),
+    ends: byId("room-ends"),
+    timeLeft: byId("time-left"),
+    connection: byId("connection-state"),
+    pinned: byId("pinned"),
+    pinnedText: byId("pinned-text"),
+    lockedNote: byId("locked-note"),
+    warning: byId("room-warning"),
+    announcer: byId("room-announcer"),
+    list: byId("messages"),
+    empty: byId("messages-empty"),
+    newBelow: byId("new-below"),
+    form: byId("send-form"),
+    body: byId("message-body"),
+    count: byId("message-count"),
+    sendState: byId("send-state"),
+    sendButton: byId("send-button"),
+    sendError: byId("send-error"),
+    presence: byId("presence"),
+    peopleCount: byId("people-count"),
+    hiddenPeople: byId("hidden-people"),
+    hiddenPeopleList: byId("hidden-people-list"),
+    controls: byId("controls"),
+    controlError: byId("control-error"),
+    lockState: byId("lock-state"),
+    lockToggle: byId("lock-toggle"),
+    pinForm: byId("pin-form"),
+    pinInput: byId("pin-text"),
+    pinClear: byId("pin-clear"),
+    extendForm: byId("extend-form"),
+    extendMinutes: byId("extend-minutes"),
+    extendDone: byId("extend-done"),
+    endButton: byId("end-session")
+  };
+
+  // --- State ------------------------------------------------------------------------------
+
+  var me = cfg.participant; // null until the first room.state if this is the first visit
+  var startsAt = new Date(cfg.starts_at);
+  var endsAt = new Date(cfg.ends_at);
+  var extended = Boolean(cfg.extended);
+  var locked = Boolean(cfg.locked);
+  var muted = false;
+  var lastPosition = 0;
+  var names = new Map(); // participant id -> name, from messages and presence
+  var hiddenAuthors = new Set(); // "Mute for me"
+  var people = []; // the latest presence list
+  var pending = new Map(); // client_id -> {text, socket}: not yet acknowledged by the server
+  var presenceShown = ""; // what the presence list shows now, to redraw only on change
+
+  var socket = null;
+  var connectedOnce = false; // a history.end has arrived at least once
+  var replaying = false;
+  var resyncAsked = false;
+  var finished = false; // ended, removed or revoked: never reconnect
+  var sessionOver = false; // the session itself has ended (not only this person's place in it)
+  var attempt = 0;
+  var retryTimer = null;
+  var lastHeard = 0;
+  var lastErrorArea = "send";
+
+  // --- Small helpers ----------------------------------------------------------------------
+
+  function make(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) {
+      node.className = className;
+    }
+    if (text !== undefined && text !== null) {
+      node.textContent = text;
+    }
+    return node;
+  }
+
+  function hiddenText(text) {
+    return make("span", "visually-hidden", text);
+  }
+
+  function uuid() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") {
+      return window.crypto.randomUUID();
+    }
+    // Not a secure context (plain http on a LAN address): build a version 4 UUID by hand.
+    var bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.prototype.map.call(bytes, function (b) {
+      return (b + 0x100).toString(16).slice(1);
+    }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" +
+      hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  var clock = (function () {
+    var options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    try {
+      return new Intl.DateTimeFormat(undefined, Object.assign({ timeZone: cfg.time_zone }, options));
+    } catch (error) {
+      return new Intl.DateTimeFormat(undefined, options);
+    }
+  })();
+
+  function formatTime(date) {
+    return clock.format(date);
+  }
+
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function announce(text) {
+    // Clear first so that the same words twice are announced twice.
+    ui.announcer.textContent = "";
+    window.setTimeout(function () {
+      ui.announcer.textContent = text;
+    }, 50);
+  }
+
+  function setConnection(text, tone) {
+    if (ui.connection.textContent !== text) {
+      ui.connection.textContent = text;
+    }
+    ui.connection.className = "room__connection" + (tone ? " room__connection--" + tone : "");
+  }
+
+  function showError(area, text) {
+    var target = area === "controls" && ui.controlError ? ui.controlError : ui.sendError;
+    target.textContent = text;
+  }
+
+  function clearErrors() {
+    ui.sendError.textContent = "";
+    if (ui.controlError) {
+      ui.controlError.textContent = "";
+    }
+  }
+
+  // Text with line breaks and safe links: only http(s) addresses up to 200 characters.
+  function appendText(parent, text) {
+    var lines = String(text).split(/\r\n|\r|\n/);
+    lines.forEach(function (line, index) {
+      if (index > 0) {
+        parent.appendChild(document.createElement("br"));
+      }
+      appendLinked(parent, line);
+    });
+  }
+
+  function appendLinked(parent, text) {
+    var at = 0;
+    var match;
+    URL_PATTERN.lastIndex = 0;
+    while ((match = URL_PATTERN.exec(text)) !== null) {
+      var candidate = match[0].replace(/[.,;:!?)\]}]+$/, "");
+      var link = safeLink(candidate);
+      if (!link) {
+        continue;
+      }
+      if (match.index > at) {
+        parent.appendChild(document.createTextNode(text.slice(at, match.index)));
+      }
+      parent.appendChild(link);
+      at = match.index + candidate.length;
+      URL_PATTERN.lastIndex = at;
+    }
+    if (at < text.length) {
+      parent.appendChild(document.createTextNode(text.slice(at)));
+    }
+  }
+
+  function safeLink(candidate) {
+    var url;
+    try {
+      url = new URL(candidate);
+    } catch (error) {
+      return null;
+    }
+    if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password) {
+      return null;
+    }
+    var link = make("a", "msg__link", candidate);
+    link.href = url.href;
+    link.rel = "noopener noreferrer nofollow";
+    link.target = "_blank";
+    link.appendChild(hiddenText(" (opens in a new tab)"));
+    return link;
+  }
+
+  // Server-rendered bodies are plain text with <br>: link their text nodes the same way.
+  function linkifyExisting(body) {
+    Array.prototype.slice.call(body.childNodes).forEach(function (node) {
+      if (node.nodeType !== Node.TEXT_NODE || !/https?:\/\//i.test(node.data)) {
+        return;
+      }
+      var fragment = document.createDocumentFragment();
+      appendLinked(fragment, node.data);
+      body.replaceChild(fragment, node);
+    });
+  }
+
+  // --- Messages ---------------------------------------------------------------------------
+
+  function authorOf(item) {
+    var value = item.getAttribute("data-author");
+    return value ? Number(value) : null;
+  }
+
+  function itemAt(position) {
+    return byId("m-" + position);
+  }
+
+  function nearBottom() {
+    var list = ui.list;
+    return list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    ui.list.scrollTop = ui.list.scrollHeight;
+    ui.newBelow.hidden = true;
+  }
+
+  function addHideButton(item) {
+    if (!isFacilitator || item.querySelector(".msg__hide") || item.classList.contains("msg--removed")) {
+      return;
+    }
+    var position = Number(item.getAttribute("data-position"));
+    var name = item.querySelector(".msg__name").textContent;
+    var time = item.querySelector(".msg__time");
+    var button = make("button", "link-button msg__hide", "Hide for everyone");
+    button.type = "button";
+    button.appendChild(hiddenText(": the message from " + name + (time ? " at " + time.textContent : "")));
+    button.addEventListener("click", function () {
+      if (window.confirm("Hide this message from " + name + " for everyone? This cannot be undone.")) {
+        send({ type: "control.hide", position: position }, "controls");
+      }
+    });
+    item.appendChild(button);
+  }
+
+  function markRemoved(item) {
+    item.classList.add("msg--removed");
+    var body = item.querySelector(".msg__body");
+    var replacement = make("p", "msg__body msg__body--removed", "Removed by the facilitator");
+    if (body) {
+      item.replaceChild(replacement, body);
+    } else {
+      item.appendChild(replacement);
+    }
+    var button = item.querySelector(".msg__hide");
+    if (button) {
+      var hadFocus = document.activeElement === button;
+      button.remove();
+      if (hadFocus) {
+        ui.list.focus();
+      }
+    }
+  }
+
+  function applyHiddenForMe(item) {
+    var author = authorOf(item);
+    var hide = author !== null && hiddenAuthors.has(author);
+    item.hidden = hide;
+    if (hide) {
+      item.setAttribute("data-hidden-for-me", "");
+    } else {
+      item.removeAttribute("data-hidden-for-me");
+    }
+  }
+
+  function buildMessage(event) {
+    var item = make("li", "msg");
+    item.id = "m-" + event.position;
+    item.setAttribute("data-position", String(event.position));
+    item.setAttribute("data-author", event.author === null ? "" : String(event.author));
+    if (event.facilitator) {
+      item.classList.add("msg--facilitator");
+    }
+    var mine = me !== null && event.author === me;
+    if (mine) {
+      item.classList.add("msg--mine");
+    }
+
+    var meta = make("p", "msg__meta");
+    meta.appendChild(make("span", "msg__name", event.name));
+    if (mine) {
+      meta.appendChild(document.createTextNode(" "));
+      meta.appendChild(make("span", "msg__you", "(you)"));
+    }
+    if (event.facilitator) {
+      meta.appendChild(document.createTextNode(" "));
+      meta.appendChild(make("span", "badge msg__badge", "facilitator"));
+    }
+    var created = new Date(event.created_at);
+    var time = make("time", "msg__time", formatTime(created));
+    time.dateTime = event.created_at;
+    meta.appendChild(document.createTextNode(" "));
+    meta.appendChild(time);
+    if (event.before_start) {
+      meta.appendChild(document.createTextNode(" "));
+      meta.appendChild(make("span", "msg__label", "before the start"));
+    }
+    item.appendChild(meta);
+
+    if (event.hidden) {
+      item.classList.add("msg--removed");
+      item.appendChild(make("p", "msg__body msg__body--removed", "Removed by the facilitator"));
+    } else {
+      var body = make("p", "msg__body");
+      appendText(body, event.body);
+      item.appendChild(body);
+      addHideButton(item);
+    }
+    applyHiddenForMe(item);
+    return item;
+  }
+
+  function onMessage(event) {
+    if (event.author !== null && event.name) {
+      names.set(event.author, event.name);
+    }
+    if (event.position <= lastPosition) {
+      // Already shown. It may have been hidden since the page was rendered.
+      var existing = itemAt(event.position);
+      if (existing && event.hidden && !existing.classList.contains("msg--removed")) {
+        markRemoved(existing);
+      }
+      return;
+    }
+    if (event.position > lastPosition + 1) {
+      // A gap: never show messages out of order. Ask for everything after the last one shown.
+      if (!resyncAsked) {
+        resyncAsked = true;
+        send({ type: "resync", after: lastPosition });
+      }
+      return;
+    }
+    var stick = nearBottom();
+    ui.list.appendChild(buildMessage(event));
+    lastPosition = event.position;
+    ui.empty.hidden = true;
+    if (stick || (me !== null && event.author === me)) {
+      scrollToBottom();
+    } else if ((!replaying || connectedOnce) && !ui.list.lastElementChild.hidden) {
+      ui.newBelow.hidden = false;
+    }
+  }
+
+  // --- Sending ----------------------------------------------------------------------------
+
+  function isOpen() {
+    return socket !== null && socket.readyState === WebSocket.OPEN && !replaying;
+  }
+
+  function send(event, area) {
+    if (area) {
+      lastErrorArea = area;
+    }
+    if (socket === null || socket.readyState !== WebSocket.OPEN) {
+      if (area) {
+        showError(area, "You are not connected right now, so that did not go through. Please try again when the connection is back.");
+      }
+      return false;
+    }
+    socket.send(JSON.stringify(event));
+    return true;
+  }
+
+  // Send what this socket has not carried yet, with the same client_id as before: a message
+  // that did arrive before a disconnect is only acknowledged again, never stored twice.
+  function flushPending() {
+    pending.forEach(function (entry, clientId) {
+      if (entry.socket !== socket && send({ type: "message.send", client_id: clientId, body: entry.text })) {
+        entry.socket = socket;
+      }
+    });
+  }
+
+  function updateCount() {
+    var length = ui.body.value.length;
+    var text = length.toLocaleString("en") + " of 2,000 characters";
+    if (length >= MAX_BODY - 100) {
+      text += ", " + (MAX_BODY - length).toLocaleString("en") + " left";
+    }
+    ui.count.textContent = text;
+  }
+
+  function submitMessage() {
+    clearErrors();
+    lastErrorArea = "send";
+    if (finished) {
+      return;
+    }
+    if (muted) {
+      showError("send", MUTED_TEXT);
+      return;
+    }
+    var text = ui.body.value.trim();
+    if (!text) {
+      showError("send", "Your message is empty.");
+      ui.body.focus();
+      return;
+    }
+    // The same words pressed twice are one message: reuse its client_id (the server ignores
+    // the repeat). A draft that never left this page and was then edited is replaced.
+    var clientId = null;
+    pending.forEach(function (entry, id) {
+      if (entry.text === text) {
+        clientId = id;
+      } else if (entry.socket === null) {
+        pending.delete(id);
+      }
+    });
+    if (clientId === null) {
+      clientId = uuid();
+      pending.set(clientId, { text: text, socket: null });
+    }
+    if (isOpen()) {
+      if (send({ type: "message.send", client_id: clientId, body: text })) {
+        pending.get(clientId).socket = socket;
+      }
+      ui.sendState.textContent = "Sending…";
+    } else if (socket !== null && socket.readyState === WebSocket.OPEN) {
+      ui.sendState.textContent = "Sending…"; // goes out as soon as the catch-up ends
+    } else {
+      ui.sendState.textContent = "Not sent yet: it will be sent when the connection is back.";
+    }
+  }
+
+  function onAck(event) {
+    var entry = pending.get(event.client_id);
+    pending.delete(event.client_id);
+    if (entry && ui.body.value.trim() === entry.text) {
+      ui.body.value = "";
+      updateCount();
+    }
+    ui.sendState.textContent = pending.size ? "Sending…" : "Sent.";
+  }
+
+  var MUTED_TEXT = "The facilitator has muted you for the rest of this session. You can still read along.";
+
+  function setMuted(value, quiet) {
+    if (muted === value) {
+      return;
+    }
+    muted = value;
+    ui.body.readOnly = value || finished;
+    ui.sendButton.disabled = value || finished;
+    if (value) {
+      ui.sendState.textContent = "";
+      showError("send", MUTED_TEXT);
+    } else {
+      ui.sendError.textContent = "";
+      if (!quiet) {
+        announce("The facilitator has unmuted you. You can send messages again.");
+      }
+    }
+  }
+
+  // --- Presence and "Mute for me" ---------------------------------------------------------
+
+  function personButton(label, action, participant, className) {
+    var button = make("button", className || "button--secondary presence__button", label);
+    button.type = "button";
+    button.setAttribute("data-action", action);
+    button.setAttribute("data-participant", String(participant));
+    return button;
+  }
+
+  var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove" };
+
+  function renderPresence() {
+    var shown = JSON.stringify([me, people, Array.from(hiddenAuthors)]);
+    if (shown === presenceShown) {
+      return; // unchanged: leave the buttons alone, so focus and screen readers stay put
+    }
+    presenceShown = shown;
+    var focused = document.activeElement;
+    var focusAction = focused && ui.presence.contains(focused) ? focused.getAttribute("data-action") : null;
+    var focusParticipant = focusAction ? focused.getAttribute("data-participant") : null;
+
+    var items = document.createDocumentFragment();
+    people.forEach(function (person) {
+      names.set(person.participant, person.name);
+      var item = make("li", "presence");
+      item.setAttribute("data-participant", String(person.participant));
+      item.appendChild(make("span", "presence__name", person.name));
+      var self = me !== null && person.participant === me;
+      if (self) {
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(make("span", "msg__you", "(you)"));
+      }
+      if (person.facilitator) {
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(make("span", "badge", "facilitator"));
+      }
+      if (person.muted) {
+        item.appendChild(document.createTextNode(" "));
+        item.appendChild(make("span", "badge presence__muted", "muted"));
+      }
+      if (!self && !person.facilitator) {
+        var actions = make("span", "presence__actions");
+        if (isFacilitator) {
+          actions.appendChild(person.muted
+            ? personButton("Unmute " + person.name, "unmute", person.participant)
+            : personButton("Mute " + person.name, "mute", person.participant));
+          actions.appendChild(personButton(
+            "Remove " + person.name, "remove", person.participant,
+            "button--danger presence__button"
+          ));
+        } else {
+          actions.appendChild(hiddenAuthors.has(person.participant)
+            ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
+            : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
+        }
+        item.appendChild(actions);
+      }
+      items.appendChild(item);
+    });
+    if (!people.length) {
+      items.appendChild(make("li", "presence presence--empty", "Nobody is connected yet."));
+    }
+    ui.presence.replaceChildren(items);
+    ui.peopleCount.textContent = "(" + people.length + ")";
+
+    if (focusAction) {
+      var selector = 'button[data-participant="' + focusParticipant + '"]';
+      var again = ui.presence.querySelector(selector + '[data-action="' + focusAction + '"]') ||
+        ui.presence.querySelector(selector + '[data-action="' + COUNTERPART[focusAction] + '"]') ||
+        ui.presence.querySelector(selector);
+      if (again) {
+        again.focus();
+      } else {
+        ui.presence.setAttribute("tabindex", "-1");
+        ui.presence.focus();
+      }
+    }
+    renderHiddenPeople();
+  }
+
+  function renderHiddenPeople() {
+    if (!ui.hiddenPeople) {
+      return;
+    }
+    var here = new Set(people.map(function (person) { return person.participant; }));
+    var items = document.createDocumentFragment();
+    var count = 0;
+    hiddenAuthors.forEach(function (participant) {
+      if (here.has(participant)) {
+        return;
+      }
+      count += 1;
+      var name = names.get(participant) || "someone who has left";
+      var item = make("li");
+      item.appendChild(personButton("Show " + name + "’s messages again", "show", participant));
+      items.appendChild(item);
+    });
+    ui.hiddenPeopleList.replaceChildren(items);
+    ui.hiddenPeople.hidden = count === 0;
+  }
+
+  function setHiddenForMe(participant, hidden) {
+    if (!send({ type: "hide_author", participant: participant, hidden: hidden }, "send")) {
+      return;
+    }
+    if (hidden) {
+      hiddenAuthors.add(participant);
+    } else {
+      hiddenAuthors.delete(participant);
+    }
+    ui.list.querySelectorAll("li[data-author=\"" + participant + "\"]").forEach(applyHiddenForMe);
+    renderPresence();
+    var name = names.get(participant) || "This person";
+    announce(hidden
+      ? "You will not see " + name + "’s messages. Only you are affected."
+      : "You will see " + name + "’s messages again.");
+  }
+
+  ui.presence.addEventListener("click", onPersonAction);
+  if (ui.hiddenPeopleList) {
+    ui.hiddenPeopleList.addEventListener("click", onPersonAction);
+  }
+
+  function onPersonAction(click) {
+    var button = click.target.closest("button[data-action]");
+    if (!button) {
+      return;
+    }
+    clearErrors();
+    var participant = Number(button.getAttribute("data-participant"));
+    var name = names.get(participant) || "this person";
+    var action = button.getAttribute("data-action");
+    if (action === "hide" || action === "show") {
+      setHiddenForMe(participant, action === "hide");
+    } else if (action === "mute" || action === "unmute") {
+      send({ type: "control." + action, participant: participant }, "controls");
+    } else if (action === "remove") {
+      if (window.confirm("Remove " + name + " from this session? They will not be able to come back into it.")) {
+        send({ type: "control.remove", participant: participant }, "controls");
+      }
+    }
+  }
+
+  // --- The room's state -------------------------------------------------------------------
+
+  function setEnd(iso) {
+    endsAt = new Date(iso);
+    ui.ends.dateTime = iso;
+    ui.ends.textContent = formatTime(endsAt);
+    updateTimeLeft();
+  }
+
+  function setLocked(value) {
+    locked = value;
+    ui.lockedNote.hidden = !value;
+    if (ui.lockToggle) {
+      ui.lockState.textContent = value ? "The room is closed to new arrivals." : "New arrivals can come in.";
+      ui.lockToggle.textContent = value ? "Open the room to new arrivals" : "Close the room to new arrivals";
+    }
+  }
+
+  function setPinned(text) {
+    ui.pinnedText.textContent = text;
+    ui.pinned.hidden = !text;
+    if (ui.pinInput && document.activeElement !== ui.pinInput) {
+      ui.pinInput.value = text;
+    }
+  }
+
+  function setExtended(value) {
+    extended = value;
+    if (ui.extendForm) {
+      ui.extendForm.hidden = value;
+      ui.extendDone.hidden = !value;
+    }
+  }
+
+  function onState(state) {
+    me = state.you.participant;
+    startsAt = new Date(state.starts_at);
+    setEnd(state.ends_at);
+    setExtended(Boolean(state.extended));
+    setLocked(Boolean(state.locked));
+    setPinned(state.pinned || "");
+    hiddenAuthors = new Set(state.hidden_authors || []);
+    // Not sent by the server yet: hides made while this page was away (see docs/protocol.md).
+    (state.hidden_positions || []).forEach(function (position) {
+      var item = itemAt(position);
+      if (item && !item.classList.contains("msg--removed")) {
+        markRemoved(item);
+      }
+    });
+    ui.list.querySelectorAll("li[data-author]").forEach(function (item) {
+      applyHiddenForMe(item);
+      var author = authorOf(item);
+      item.classList.toggle("msg--mine", author !== null && author === me);
+    });
+    setMuted(Boolean(state.you.muted), true);
+    renderPresence();
+  }
+
+  function finish(text, offerReload) {
+    finished = true;
+    window.clearTimeout(retryTimer);
+    setConnection(text, "finished");
+    if (offerReload) {
+      var reload = make("a", null, "Reload the page");
+      reload.href = location.pathname;
+      ui.connection.appendChild(document.createTextNode(" "));
+      ui.connection.appendChild(reload);
+    }
+    ui.sendButton.disabled = true;
+    ui.body.readOnly = true;
+    ui.sendState.textContent = pending.size
+      ? "Your last message may not have been sent. Its words are still in the box if you want to copy them."
+      : "";
+    pending.clear();
+    if (ui.controls) {
+      ui.controls.hidden = true;
+    }
+    ui.warning.hidden = true;
+    ui.newBelow.hidden = true;
+    ui.presence.querySelectorAll("button").forEach(function (button) {
+      button.disabled = true;
+    });
+    ui.list.removeAttribute("aria-busy");
+    updateTimeLeft();
+  }
+
+  function ended() {
+    sessionOver = true;
+    finish("This session has ended. Thank you for being here.");
+  }
+
+  var REVOKED = {
+    logged_out: "You have been logged out, so the room has closed for you. Log in again to come back.",
+    suspended: "Your account has been suspended, so the room has closed for you.",
+    not_allowed: "You are no longer a member of this group, so the room has closed for you.",
+    cancelled: "This session has been cancelled, so the room has closed.",
+    too_early: "This session has been moved, so the room has closed for now. Its new time is in My schedule."
+  };
+
+  function revoked(reason) {
+    finish(REVOKED[reason] || "The room is closed to you now.", !REVOKED[reason] || reason === "logged_out");
+  }
+
+  function removed() {
+    finish("The facilitator has asked you to leave this session. You are still a member of the group. If you need support now, use Get help now.");
+  }
+
+  // --- Time -------------------------------------------------------------------------------
+
+  function updateTimeLeft() {
+    var now = Date.now();
+    var before = now < startsAt.getTime();
+    var over = sessionOver || now >= endsAt.getTime();
+    if (!finished || sessionOver) {
+      var label = over ? "Closed" : before ? "Room open" : "Live";
+      if (ui.status.textContent !== label) {
+        ui.status.textContent = label;
+        ui.status.className = "status status--" + (over ? "closed" : before ? "open" : "live");
+      }
+    }
+    var text;
+    if (over) {
+      text = "This session has ended.";
+    } else {
+      text = "Ends at " + formatTime(endsAt) + ".";
+      if (!finished && before) {
+        var until = Math.ceil((startsAt.getTime() - now) / 60000);
+        text = (until <= 1 ? "Starts in less than a minute. " : "Starts in " + until + " minutes. ") + text;
+      } else if (!finished) {
+        var left = Math.round((endsAt.getTime() - now) / 60000);
+        if (endsAt.getTime() - now < 60000) {
+          text = "Less than a minute left. " + text;
+        } else if (left < 60) {
+          text = "About " + plural(left, "minute") + " left. " + text;
+        } else {
+          var hours = Math.floor(left / 60);
+          var minutes = left % 60;
+          text = "About " + plural(hours, "hour") + (minutes ? " and " + plural(minutes, "minute") : "") +
+            " left. " + text;
+        }
+      }
+    }
+    if (ui.timeLeft.textContent !== text) {
+      ui.timeLeft.textContent = text;
+    }
+  }
+
+  // --- The socket -------------------------------------------------------------------------
+
+  function connect() {
+    window.clearTimeout(retryTimer);
+    if (finished) {
+      return;
+    }
+    var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + cfg.ws_path +
+      "?after=" + lastPosition;
+    var opened = false;
+    var current = new WebSocket(url);
+    socket = current;
+
+    current.addEventListener("open", function () {
+      opened = true;
+      lastHeard = Date.now();
+      replaying = true;
+      resyncAsked = false;
+      ui.list.setAttribute("aria-busy", "true");
+    });
+    current.addEventListener("message", function (frame) {
+      if (socket !== current) {
+        return;
+      }
+      lastHeard = Date.now();
+      var event;
+      try {
+        event = JSON.parse(frame.data);
+      } catch (error) {
+        return;
+      }
+      handle(event);
+    });
+    current.addEventListener("close", function (closing) {
+      if (socket !== current) {
+        return; // a socket this page already gave up on
+      }
+      socket = null;
+      replaying = false;
+      ui.list.removeAttribute("aria-busy");
+      if (finished) {
+        return;
+      }
+      if (closing.code === CLOSE_ENDED) {
+        ended();
+      } else if (closing.code === CLOSE_REMOVED) {
+        removed();
+      } else if (closing.code === CLOSE_REVOKED) {
+        revoked("");
+      } else if (!opened) {
+        refused();
+      } else {
+        retry();
+      }
+    });
+  }
+
+  function retry() {
+    if (finished) {
+      return;
+    }
+    var base = Math.min(15000, 1000 * Math.pow(2, attempt));
+    attempt += 1;
+    var text = connectedOnce ? "Connection lost. Reconnecting…" : "Still connecting…";
+    if (pending.size) {
+      text += " Your message is kept and will be sent when the connection is back.";
+      ui.sendState.textContent = "Not confirmed yet: it will be sent when the connection is back.";
+    }
+    setConnection(text, "waiting");
+    retryTimer = window.setTimeout(connect, base + Math.random() * 1000);
+  }
+
+  // The server refuses a handshake without saying why: ask the page itself.
+  function refused() {
+    if (Date.now() >= endsAt.getTime()) {
+      ended();
+      return;
+    }
+    window.fetch(location.pathname, {
+      method: "HEAD",
+      credentials: "same-origin",
+      redirect: "manual",
+      cache: "no-store"
+    }).then(function (response) {
+      if (finished) {
+        return;
+      }
+      if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
+        revoked("logged_out");
+      } else if (response.status === 403 || response.status === 404) {
+        revoked("");
+      } else {
+        retry(); // the room is still open to us: a network or server hiccup
+      }
+    }, function () {
+      retry(); // offline: keep trying
+    });
+  }
+
+  function dropSocket() {
+    // A socket that has gone quiet (a phone asleep, a dead network) may take minutes to report
+    // its end: stop listening to it and open a new one.
+    var old = socket;
+    socket = null;
+    replaying = false;
+    if (old) {
+      try {
+        old.close();
+      } catch (error) {
+        // already closing
+      }
+    }
+    retry();
+  }
+
+  function handle(event) {
+    switch (event.type) {
+      case "room.state":
+        onState(event);
+        break;
+      case "message":
+        onMessage(event);
+        break;
+      case "history.end":
+        resyncAsked = false;
+        ui.list.removeAttribute("aria-busy");
+        if (!replaying) {
+          break; // the end of a gap being filled, not of a (re)connection's catch-up
+        }
+        replaying = false;
+        attempt = 0;
+        if (connectedOnce) {
+          setConnection("Reconnected — you’re up to date.", "ok");
+        } else {
+          setConnection("Connected.", "ok");
+          scrollToBottom();
+        }
+        connectedOnce = true;
+        flushPending();
+        if (pending.size) {
+          ui.sendState.textContent = "Sending…";
+        }
+        break;
+      case "message.ack":
+        onAck(event);
+        break;
+      case "message.hidden":
+        var item = itemAt(event.position);
+        if (item) {
+          markRemoved(item);
+        }
+        break;
+      case "participant.muted":
+        people.forEach(function (person) {
+          if (person.participant === event.participant) {
+            person.muted = event.muted;
+          }
+        });
+        if (event.participant === me) {
+          setMuted(Boolean(event.muted));
+        }
+        renderPresence();
+        break;
+      case "participant.removed":
+        var name = names.get(event.participant);
+        people = people.filter(function (person) {
+          return person.participant !== event.participant;
+        });
+        renderPresence();
+        if (isFacilitator && name) {
+          announce(name + " has been removed from the session.");
+        }
+        break;
+      case "presence":
+        people = Array.isArray(event.people) ? event.people : [];
+        renderPresence();
+        break;
+      case "room.locked":
+        setLocked(Boolean(event.locked));
+        announce(event.locked
+          ? "The facilitator has closed the room to new arrivals."
+          : "The room is open to new arrivals again.");
+        break;
+      case "room.pinned":
+        setPinned(event.text || "");
+        if (event.text) {
+          announce("The facilitator pinned a notice: " + event.text);
+        }
+        break;
+      case "room.extended":
+        setExtended(true);
+        setEnd(event.ends_at);
+        ui.warning.hidden = true;
+        announce("The session has been extended. It now ends at " + formatTime(endsAt) + ".");
+        break;
+      case "room.warning":
+        ui.warning.textContent = "About " + plural(event.minutes_left, "minute") +
+          " left. You may want to start bringing the session to a close" +
+          (extended ? "." : ", or extend it once.");
+        ui.warning.hidden = false;
+        announce(ui.warning.textContent);
+        break;
+      case "room.closed":
+        ended();
+        break;
+      case "room.revoked":
+        revoked(event.reason);
+        break;
+      case "you.removed":
+        removed();
+        break;
+      case "error":
+        onError(event);
+        break;
+      default:
+        break; // newer servers may say more; ignore what this page does not know
+    }
+  }
+
+  function onError(event) {
+    var code = event.code;
+    var text = event.message || "Something went wrong. Please try again.";
+    if (event.client_id) {
+      pending.delete(event.client_id); // refused: the words stay in the box
+      ui.sendState.textContent = "";
+      showError("send", text);
+    } else {
+      showError(lastErrorArea, text);
+    }
+    if (code === "muted") {
+      setMuted(true);
+    } else if (code === "closed") {
+      ended();
+    } else if (code === "removed") {
+      removed();
+    } else if (code === "not_allowed" || code === "suspended") {
+      revoked(code);
+    }
+  }
+
+  // --- Wiring -----------------------------------------------------------------------------
+
+  Array.prototype.forEach.call(ui.list.querySelectorAll("li[data-position]"), function (item) {
+    var position = Number(item.getAttribute("data-position"));
+    lastPosition = Math.max(lastPosition, position);
+    var author = authorOf(item);
+    var name = item.querySelector(".msg__name");
+    if (author !== null && name) {
+      names.set(author, name.textContent);
+    }
+    if (item.hasAttribute("data-hidden-for-me") && author !== null) {
+      hiddenAuthors.add(author);
+    }
+    var body = item.querySelector(".msg__body:not(.msg__body--removed)");
+    if (body) {
+      linkifyExisting(body);
+    }
+    addHideButton(item);
+  });
+  lastPosition = Math.max(lastPosition, Number(cfg.last_position) || 0);
+  Array.prototype.forEach.call(ui.presence.querySelectorAll("li[data-participant]"), function (item) {
+    var name = item.querySelector(".presence__name");
+    people.push({
+      participant: Number(item.getAttribute("data-participant")),
+      name: name ? name.textContent : "",
+      facilitator: Boolean(item.querySelector(".badge:not(.presence__muted)")),
+      muted: Boolean(item.querySelector(".presence__muted"))
+    });
+  });
+
+  ui.form.addEventListener("submit", function (submit) {
+    submit.preventDefault();
+    submitMessage();
+  });
+  ui.body.addEventListener("keydown", function (key) {
+    if (key.key === "Enter" && (key.ctrlKey || key.metaKey)) {
+      key.preventDefault();
+      submitMessage();
+    }
+  });
+  ui.body.addEventListener("input", function () {
+    updateCount();
+    if (!pending.size) {
+      ui.sendState.textContent = "";
+    }
+  });
+  ui.newBelow.addEventListener("click", function () {
+    scrollToBottom();
+    ui.list.focus();
+  });
+  ui.list.addEventListener("scroll", function () {
+    if (nearBottom()) {
+      ui.newBelow.hidden = true;
+    }
+  });
+
+  if (ui.controls) {
+    ui.controls.hidden = false;
+    ui.lockToggle.addEventListener("click", function () {
+      clearErrors();
+      send({ type: locked ? "control.unlock" : "control.lock" }, "controls");
+    });
+    ui.pinForm.addEventListener("submit", function (submit) {
+      submit.preventDefault();
+      clearErrors();
+      send({ type: "control.pin", text: ui.pinInput.value }, "controls");
+    });
+    ui.pinClear.addEventListener("click", function () {
+      clearErrors();
+      if (send({ type: "control.pin", text: "" }, "controls")) {
+        ui.pinInput.value = "";
+      }
+    });
+    ui.extendForm.addEventListener("submit", function (submit) {
+      submit.preventDefault();
+      clearErrors();
+      send({ type: "control.extend", minutes: Number(ui.extendMinutes.value) }, "controls");
+    });
+    ui.endButton.addEventListener("click", function () {
+      clearErrors();
+      if (window.confirm("End this session for everyone now? The room will close and nobody can come back into it.")) {
+        send({ type: "control.end" }, "controls");
+      }
+    });
+  }
+
+  ui.sendButton.disabled = false;
+  updateCount();
+  updateTimeLeft();
+  renderPresence();
+  scrollToBottom();
+
+  window.setInterval(function () {
+    updateTimeLeft();
+    if (socket !== null && socket.readyState === WebSocket.OPEN && Date.now() - lastHeard > SILENCE_LIMIT_MS) {
+      dropSocket();
+    }
+  }, 15000);
+
+  function reconnectNow() {
+    if (!finished && socket === null) {
+      attempt = 0;
+      connect();
+    }
+  }
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      updateTimeLeft();
+      reconnectNow();
+    }
+  });
+  window.addEventListener("pageshow", function (show) {
+    if (show.persisted) {
+      reconnectNow(); // back from the back/forward cache: the old socket is gone
+    }
+  });
+
+  connect();
+})();
