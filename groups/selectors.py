@@ -229,17 +229,22 @@ def _my_group_ids(user: User) -> QuerySet[Enrollment]:
     return member_of.union(facilitates)
 
 
-def my_schedule(*, user: User, days: int = 60) -> QuerySet[GroupSession]:
-    """Sessions of the next ``days`` days in groups ``user`` belongs to or facilitates."""
+MY_SCHEDULE_DAYS = 28
+MY_SCHEDULE_LIMIT = 40
+
+
+def my_schedule(*, user: User) -> QuerySet[GroupSession]:
+    """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` belongs to
+    or facilitates. Everything further ahead is in the calendar feed."""
     now = timezone.now()
     return (
         GroupSession.objects.filter(
             group_id__in=_my_group_ids(user),
             ends_at__gt=now,
-            starts_at__lt=now + timedelta(days=days),
+            starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
         )
         .select_related("group")
-        .order_by("starts_at")
+        .order_by("starts_at")[:MY_SCHEDULE_LIMIT]
     )
 
 

@@ -23,6 +23,7 @@ from django.db import connection
 
 from chat.models import Message
 from tests.chat.conftest import session_cookie
+from tests.e2e.conftest import SERVER_APP_NAME, wait_for_other_connections_to_close
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_SENDER = 30
@@ -49,6 +50,7 @@ def start_daphne(port: int) -> subprocess.Popen:
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-insecure-key-never-use-in-production"),
         "CHAT_RATE_LIMIT_BURST": "1000",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "PGAPPNAME": SERVER_APP_NAME,
     }
     process = subprocess.Popen(
         [
@@ -153,3 +155,4 @@ async def test_two_senders_through_two_processes_give_one_gap_free_order(room, s
         for server in servers:
             server.terminate()
             server.wait(timeout=10)
+        await sync_to_async(wait_for_other_connections_to_close)()
