@@ -6,4 +6,5 @@ app_name = "chat"
 
 urlpatterns = [
     path("sessions/<int:session_id>/room/", views.room, name="room"),
+    path("sessions/<int:session_id>/attendance/", views.attendance, name="attendance"),
 ]

@@ -279,14 +279,20 @@ def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
     )
 
 
+def groups_facilitated_by(user: User) -> QuerySet[TherapyGroup]:
+    """Groups on which ``user`` holds the facilitate right (none for the anonymous)."""
+    if not user.is_authenticated:
+        return TherapyGroup.objects.none()
+    return TherapyGroup.objects.filter(
+        pk__in=rights.groups_with_right(user=user, right=rights.FACILITATE)
+    )
+
+
 def facilitated_groups(*, user: User) -> QuerySet[TherapyGroup]:
     """The facilitator dashboard: groups ``user`` facilitates, with counts and next session."""
     now = timezone.now()
-    groups = TherapyGroup.objects.filter(
-        pk__in=rights.groups_with_right(user=user, right=rights.FACILITATE)
-    )
     return (
-        _with_next_session(_with_seats(groups), now)
+        _with_next_session(_with_seats(groups_facilitated_by(user)), now)
         .select_related("topic")
         .order_by(F("archived_at").asc(nulls_first=True), "title")
     )
@@ -371,6 +377,7 @@ __all__ = [
     "facilitated_groups",
     "facilitated_sessions",
     "group_page",
+    "groups_facilitated_by",
     "groups_visible_to",
     "manage_page",
     "my_invitations",

@@ -113,6 +113,11 @@ async def test_two_senders_through_two_processes_give_one_gap_free_order(room, s
         watcher = await open_socket(ports[0], session.pk, cookies[2])
         for ws in (alice, bob, watcher):
             await drain_until(ws, "history.end")
+        # Presence is one list across processes: the watcher on A sees Bob, connected to B.
+        while True:
+            event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=10))
+            if event["type"] == "presence" and len(event["people"]) == 3:
+                break
 
         async def send_all(ws, who):
             for n in range(PER_SENDER):

@@ -91,3 +91,25 @@ def test_my_schedule_offers_the_way_in_while_the_room_is_open(client, open_room)
     client.force_login(member)
     page = client.get(reverse("groups:my_schedule")).content.decode()
     assert reverse("chat:room", args=[session.pk]) in page
+
+
+def test_the_facilitator_sees_who_came_and_nobody_else_does(client, open_room, therapist, outsider):
+    from django.utils import timezone
+
+    from chat.services import room_leave
+
+    _, session, member = open_room
+    access = room_access(user=member, session_id=session.pk, now=timezone.now())
+    room_join(access=access, channel_name="socket-1", now=timezone.now())
+    room_leave(channel_name="socket-1", now=timezone.now())
+    url = reverse("chat:attendance", args=[session.pk])
+    for person in (member, outsider):
+        client.force_login(person)
+        assert client.get(url).status_code == 404
+    client.force_login(therapist)
+    response = client.get(url)
+    assert response.status_code == 200
+    [row] = response.context["rows"]
+    assert row.participant.user == member and row.left_at is not None
+    assert member.email not in response.content.decode()
+    assert url in client.get(reverse("groups:manage", args=[session.group.slug])).content.decode()
