@@ -19,6 +19,11 @@ def room_group(session_id: int) -> str:
     return f"room.{session_id}"
 
 
+def facilitators_group(session_id: int) -> str:
+    """The facilitators connected to one session's room (private alerts)."""
+    return f"room.{session_id}.facilitators"
+
+
 def login_group(session_key: str) -> str:
     """Every socket opened under one login (one browser's session)."""
     return f"login.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"

@@ -25,7 +25,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.exceptions import ServiceError
 from chat import services
-from chat.broadcast import login_group, room_group
+from chat.broadcast import facilitators_group, login_group, room_group
 from chat.models import Room
 from chat.selectors import (
     HISTORY_PAGE,
@@ -80,6 +80,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused and nothing is sent
             return
         await self.channel_layer.group_add(room_group(self.session_id), self.channel_name)
+        if self.access.role == "facilitator":
+            await self.channel_layer.group_add(
+                facilitators_group(self.session_id), self.channel_name
+            )
         self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
         if self.login_key:
             await self.channel_layer.group_add(login_group(self.login_key), self.channel_name)
@@ -106,6 +110,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
         if self.login_key:
             await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
+        await self.channel_layer.group_discard(
+            facilitators_group(self.session_id), self.channel_name
+        )
         await database_sync_to_async(services.room_leave)(
             channel_name=self.channel_name, now=timezone.now()
         )
@@ -227,6 +234,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 "duplicate": not posted.created,
             }
         )
+        for notice in posted.notices:
+            await self.send_json(notice)
 
     async def _call(self, service: Any, **kwargs: Any) -> None:
         try:
@@ -286,6 +295,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def person_revoked(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "room.revoked", "reason": event.get("reason", "")})
         await self.close(code=CLOSE_REVOKED)
+
+    async def crisis_alert(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
 
     async def presence(self, event: dict[str, Any]) -> None:
         await self.send_json(event)

@@ -34,6 +34,7 @@ class RoomAccess:
     role: str  # "member" or "facilitator"
     name: str
     participant: Participant | None
+    group_muted_until: datetime | None = None
 
 
 def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
@@ -48,6 +49,7 @@ def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
     session = GroupSession.objects.select_related("group").filter(pk=session_id).first()
     if session is None:
         raise RoomRefusal("not_allowed", "This room does not exist.")
+    muted_until = None
     if rights.has_right(user=user, group=session.group, right=rights.FACILITATE):
         role, name = "facilitator", user.display_name
     else:
@@ -56,7 +58,7 @@ def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
         ).first()
         if enrollment is None:
             raise RoomRefusal("not_allowed", "This room is only for the group's members.")
-        role, name = "member", enrollment.pseudonym
+        role, name, muted_until = "member", enrollment.pseudonym, enrollment.muted_until
     if user.is_suspended:
         raise RoomRefusal("suspended", "Your account is suspended.")
     status = session.status_at(now)
@@ -73,7 +75,14 @@ def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
         room = Room.objects.filter(session=session).only("locked_at").first()
         if room is not None and room.locked_at is not None:
             raise RoomRefusal("locked", "The facilitator has closed the room to new arrivals.")
-    return RoomAccess(session=session, user=user, role=role, name=name, participant=participant)
+    return RoomAccess(
+        session=session,
+        user=user,
+        role=role,
+        name=name,
+        participant=participant,
+        group_muted_until=muted_until,
+    )
 
 
 def message_event(message: Message) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Persist first, broadcast after commit. Every facilitator action is audited in it
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.exceptions import ServiceError
 from accounts.models import User
 from chat.broadcast import broadcast_on_commit, login_group, room_group
+from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
 from chat.selectors import RoomAccess, RoomRefusal, message_event, room_access
 from groups import rights
@@ -69,6 +70,7 @@ def room_heartbeat(*, channel_name: str, now: datetime) -> None:
 class Posted:
     message: Message
     created: bool
+    notices: list[dict[str, object]] = field(default_factory=list)
 
 
 def clean_body(body: object) -> str:
@@ -126,6 +128,12 @@ def message_post(
     existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
     if existing is not None:
         return Posted(message=existing, created=False)
+    if access.group_muted_until is not None and access.group_muted_until > now:
+        until = timezone.localtime(access.group_muted_until)
+        raise ServiceError(
+            f"You are muted in this group until {until:%-d %B, %H:%M}. You can still read along.",
+            code="muted",
+        )
     if participant.muted_at is not None:
         raise ServiceError(
             "The facilitator has muted you for the rest of this session. You can still read along.",
@@ -151,13 +159,14 @@ def message_post(
                 before_start=now < access.session.starts_at,
             )
             broadcast_on_commit(room_group(session_id), message_event(message))
+            notices = run_message_checks(message, access)
     except IntegrityError:
         # The same client_id raced in from another connection: that one won.
         existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
         if existing is None:
             raise
         return Posted(message=existing, created=False)
-    return Posted(message=message, created=True)
+    return Posted(message=message, created=True, notices=notices)
 
 
 # --- "Mute for me" -------------------------------------------------------------------------------

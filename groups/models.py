@@ -246,6 +246,11 @@ class Enrollment(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     removed_reason = models.CharField(max_length=300, blank=True)
+    muted_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Muted in every room of this group until then (set by a moderation sanction).",
+    )
 
     class Meta:
         constraints = [

@@ -14,3 +14,9 @@ class ModerationConfig(AppConfig):
             "moderation.delete_crisisline",
         },
     }
+
+    def ready(self) -> None:
+        from chat.checks import register_message_check
+        from moderation.safety import crisis_check
+
+        register_message_check(crisis_check)
