@@ -20,13 +20,19 @@ Middleware = Callable[[HttpRequest], HttpResponse]
 
 
 class AbsoluteSessionTimeoutMiddleware:
-    """Log out any login older than ``SESSION_ABSOLUTE_SECONDS``, however active it was."""
+    """Log out a suspended account at once, and any login older than
+    ``SESSION_ABSOLUTE_SECONDS``, however active it was."""
 
     def __init__(self, get_response: Middleware) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_authenticated and login_expired(request, now=timezone.now()):
+        user = request.user
+        if user.is_authenticated and user.is_suspended:
+            logout(request)
+            messages.warning(request, "This account is suspended, so you have been logged out.")
+            return redirect("account_login")
+        if user.is_authenticated and login_expired(request, now=timezone.now()):
             logout(request)
             messages.info(request, "For your safety you were logged out. Please log in again.")
             return redirect("account_login")

@@ -201,6 +201,9 @@ class Notification(models.Model):
         WAITLIST_PROMOTED = "waitlist_promoted", "A place became free"
         ENROLLMENT_REMOVED = "enrollment_removed", "Removed from a group"
         INVITED = "invited", "Invited to a group"
+        REPORT_NEEDS_REVIEW = "report_needs_review", "A report needs review"
+        REPORT_HANDLED = "report_handled", "Your report was handled"
+        MODERATION_NOTICE = "moderation_notice", "A moderation decision about you"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -18,6 +18,9 @@ SUBJECTS = {
     Notification.Kind.WAITLIST_PROMOTED: "A place is ready for you",
     Notification.Kind.ENROLLMENT_REMOVED: "An update about one of your groups",
     Notification.Kind.INVITED: "You have been invited to join a group on Hearth",
+    Notification.Kind.REPORT_NEEDS_REVIEW: "A report needs your attention on Hearth",
+    Notification.Kind.REPORT_HANDLED: "Thank you: your report has been handled",
+    Notification.Kind.MODERATION_NOTICE: "A message about your Hearth account",
 }
 
 

@@ -750,6 +750,21 @@ class CpuSample:
     at: float
     groups: dict[str, dict[int, int]]  # component -> pid -> ticks
     threads: dict[int, dict[int, int]]  # server pid -> thread id -> ticks
+    transactions: int  # PostgreSQL transactions in the benchmark database so far
+
+
+def pg_transactions() -> int:
+    """Transactions committed or rolled back in the benchmark's database so far (each query
+    Django runs outside ``atomic`` is one); PostgreSQL flushes these counters about every second.
+    """
+    import psycopg
+
+    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
+            (DB_NAME,),
+        ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def cpu_sample(servers: list[int], load: list[int]) -> CpuSample:
@@ -768,6 +783,7 @@ def cpu_sample(servers: list[int], load: list[int]) -> CpuSample:
             "load": {p: cpu_ticks(p) for p in load},
         },
         threads=threads,
+        transactions=pg_transactions(),
     )
 
 
@@ -789,6 +805,7 @@ def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
             spent = ticks - before.threads.get(pid, {}).get(tid, 0)
             hottest = max(hottest, 100.0 * spent / TICKS / seconds)
     use["busiest_thread"] = hottest
+    use["pg_tps"] = (after.transactions - before.transactions) / seconds
     return use
 
 
@@ -1035,7 +1052,9 @@ class Bench:
             print(
                 f"  idle, {len(self.members):,} sockets open: servers "
                 f"{variant.idle_cpu['servers']:.0f} % CPU, PostgreSQL "
-                f"{variant.idle_cpu['postgres']:.0f} %, Redis {variant.idle_cpu['redis']:.0f} %",
+                f"{variant.idle_cpu['postgres']:.0f} % ({variant.idle_cpu['pg_tps']:.0f} "
+                f"transactions/s), Redis {variant.idle_cpu['redis']:.0f} %, load generator "
+                f"{variant.idle_cpu['load']:.0f} %",
                 flush=True,
             )
 
@@ -1061,7 +1080,7 @@ class Bench:
 
             print(
                 "  offered/s  achieved/s  delivered  missing  lost  dup   p50 ms   p99 ms   "
-                "max ms  CPU: servers pg redis load (busiest thread)",
+                "max ms  CPU: servers pg redis load (busiest thread)  pg tx/s",
                 flush=True,
             )
             for rate in [r for r in args.rates if r <= args.max_rate]:
@@ -1085,7 +1104,7 @@ class Bench:
                     f"{step.missing:7d}  {step.lost:4d}  {step.duplicates:3d}  "
                     f"{fmt(step.p50):>7}  {fmt(step.p99):>7}  {fmt(step.max):>7}  "
                     f"{c['servers']:5.0f} {c['postgres']:4.0f} {c['redis']:4.0f} "
-                    f"{c['load']:4.0f} ({c['busiest_thread']:.0f})"
+                    f"{c['load']:4.0f} ({c['busiest_thread']:.0f})  {c['pg_tps']:.0f}"
                     + (f"  errors {step.errors}" if step.errors else "")
                     + (f"  closed {step.closed[:2]}" if step.closed else "")
                     + (
@@ -1141,8 +1160,9 @@ def scan_logs(logs: list[Path]) -> list[str]:
 def variant_table(variant: Variant) -> str:
     lines = [
         "| Offered msg/s | Achieved msg/s | Delivered | Missing (lost) | Dup | p50 ms | p99 ms "
-        "| max ms | Clean | CPU % servers / PostgreSQL / Redis / load (busiest thread) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|",
+        "| max ms | Clean | CPU % servers / PostgreSQL / Redis / load (busiest thread) "
+        "| PostgreSQL transactions/s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|---:|",
     ]
     for s in variant.steps:
         c = s.cpu
@@ -1150,7 +1170,8 @@ def variant_table(variant: Variant) -> str:
             f"| {s.offered:g} | {s.achieved:.1f} | {s.delivered:.2%} | {s.missing} ({s.lost}) | "
             f"{s.duplicates} | {fmt(s.p50)} | {fmt(s.p99)} | {fmt(s.max)} | "
             f"{'yes' if s.clean else 'no'} | {c['servers']:.0f} / {c['postgres']:.0f} / "
-            f"{c['redis']:.0f} / {c['load']:.0f} ({c['busiest_thread']:.0f}) |"
+            f"{c['redis']:.0f} / {c['load']:.0f} ({c['busiest_thread']:.0f}) | "
+            f"{c['pg_tps']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -1162,8 +1183,8 @@ def summary(variants: list[Variant]) -> tuple[str, list[str]]:
     lines = [
         "| Server | Highest clean rate (msg/s) | Ratio to the peer | p99 ms there | "
         f"Echo p50 / p99 ms at {ECHO_RATE}/s | Ack p99 ms | Idle CPU % (servers / PostgreSQL) "
-        "| Connect 1,000 s | Stepping stopped |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| PostgreSQL transactions/s idle | Connect 1,000 s | Stepping stopped |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for v in variants:
         best = v.best
@@ -1172,8 +1193,10 @@ def summary(variants: list[Variant]) -> tuple[str, list[str]]:
         clean = f"{best.offered:g} | {fmt(ratio, 2)} | {fmt(best.p99)}" if best else "none | - | -"
         echo = f"{fmt(e.echo_p50)} / {fmt(e.echo_p99)} | {fmt(e.ack_p99)}" if e else "- | -"
         idle = f"{v.idle_cpu.get('servers', 0):.0f} / {v.idle_cpu.get('postgres', 0):.0f}"
+        tps = f"{v.idle_cpu.get('pg_tps', 0):.0f}"
         lines.append(
-            f"| {v.label} | {clean} | {echo} | {idle} | {v.connect_seconds:.1f} | {v.stopped} |"
+            f"| {v.label} | {clean} | {echo} | {idle} | {tps} | {v.connect_seconds:.1f} "
+            f"| {v.stopped} |"
         )
     notes: list[str] = []
     hearth = [v for v in variants if v.kind == "hearth"]

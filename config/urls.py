@@ -13,6 +13,7 @@ urlpatterns = [
     path("ping/", views.ping, name="ping"),
     path("", include("groups.urls")),
     path("", include("chat.urls")),
+    path("", include("moderation.urls")),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

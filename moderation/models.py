@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -161,3 +162,130 @@ class CrisisLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.country})"
+
+
+class Report(models.Model):
+    """Someone's concern about a message or a member. The reported person never learns who."""
+
+    class Reason(models.TextChoices):
+        HARASSMENT = "harassment", "Harassment or bullying"
+        PERSONAL_DETAILS = "personal_details", "Sharing someone's personal details"
+        SPAM = "spam", "Spam or selling"
+        DANGER = "danger", "Someone may be in danger"
+        OTHER = "other", "Something else"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Waiting for review"
+        ESCALATED = "escalated", "With staff"
+        CLOSED = "closed", "Handled"
+
+    class Outcome(models.TextChoices):
+        DISMISSED = "dismissed", "No action needed"
+        MESSAGE_HIDDEN = "message_hidden", "Message hidden"
+        WARNED = "warned", "Member warned"
+        MUTED = "muted", "Member muted in the group"
+        REMOVED = "removed", "Member removed from the group"
+        SUSPENDED = "suspended", "Account suspended"
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    group = models.ForeignKey(
+        "groups.TherapyGroup", on_delete=models.PROTECT, related_name="reports"
+    )
+    session = models.ForeignKey(
+        "groups.GroupSession", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.ForeignKey(
+        "chat.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The person the report is about.",
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.TextField(blank=True, help_text="The reporter's own words (optional).")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    decision_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["group", "status"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(status="closed") | ~models.Q(outcome=""),
+                name="report_closed_has_outcome",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Report {self.pk} ({self.get_status_display()})"
+
+
+class Sanction(models.Model):
+    """A scoped, timed restriction. Its effect is a fact other apps already honour
+    (Enrollment.muted_until, User.suspended_until), so it lifts itself when its time is up."""
+
+    class Kind(models.TextChoices):
+        GROUP_MUTE = "group_mute", "Muted in a group"
+        SUSPENSION = "suspension", "Account suspended"
+
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    group = models.ForeignKey(
+        "groups.TherapyGroup", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty means permanent.")
+    reason = models.CharField(max_length=300)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    report = models.ForeignKey(
+        Report, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(kind="group_mute")
+                | models.Q(group__isnull=False, ends_at__isnull=False),
+                name="sanction_group_mute_is_scoped_and_timed",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="sanction_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.subject_id}"
+
+    def is_active_at(self, now: datetime) -> bool:
+        return (
+            self.lifted_at is None
+            and self.starts_at <= now
+            and (self.ends_at is None or self.ends_at > now)
+        )

@@ -1,12 +1,22 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from datetime import timedelta
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_safe
+
+from accounts.exceptions import ServiceError
 from accounts.places import COUNTRIES
-from moderation.models import CrisisLine
-from moderation.selectors import crisis_lines_by_country
+from chat.models import Message, Participant
+from groups.selectors import groups_visible_to
+from moderation import services
+from moderation.forms import DecisionForm, ReportForm
+from moderation.models import CrisisLine, Report
+from moderation.selectors import crisis_lines_by_country, report_context, reports_for_reviewer
 
 _COUNTRY_NAMES = dict(COUNTRIES) | {CrisisLine.INTERNATIONAL: "Anywhere in the world"}
 
@@ -24,4 +34,109 @@ def help_now(request: HttpRequest) -> HttpResponse:
         request,
         "moderation/help_now.html",
         {"country_groups": groups, "country": country, "countries": COUNTRIES},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report_new(request: HttpRequest, slug: str) -> HttpResponse:
+    """Report a message (?session=&position=) or a member (?session=&participant=)."""
+    group = get_object_or_404(groups_visible_to(request.user), slug=slug)
+    message = subject = None
+    session_id = request.GET.get("session", "")
+    if session_id.isdigit() and request.GET.get("position", "").isdigit():
+        message = get_object_or_404(
+            Message.objects.select_related("author__user", "session"),
+            session_id=int(session_id),
+            session__group=group,
+            position=int(request.GET["position"]),
+        )
+    elif session_id.isdigit() and request.GET.get("participant", "").isdigit():
+        participant = get_object_or_404(
+            Participant.objects.select_related("user"),
+            pk=int(request.GET["participant"]),
+            session_id=int(session_id),
+            session__group=group,
+        )
+        subject = participant.user
+    else:
+        raise Http404
+    form = ReportForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.report_file(
+                actor=request.user,
+                group=group,
+                message=message,
+                subject=subject,
+                **form.cleaned_data,
+            )
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(
+                request,
+                "Thank you. The facilitators will look at your report; you will hear when it "
+                "has been handled. The person you reported will not know it was you.",
+            )
+            return redirect("groups:detail", slug=group.slug)
+    return render(
+        request, "moderation/report_new.html", {"form": form, "group": group, "message": message}
+    )
+
+
+@login_required
+@require_safe
+def report_queue(request: HttpRequest) -> HttpResponse:
+    """Reports waiting for me: my groups' reports; for staff everything, escalations first."""
+    return render(
+        request,
+        "moderation/report_queue.html",
+        {
+            "reports": list(reports_for_reviewer(user=request.user)),
+            "is_staff": services.is_staff(request.user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
+    """One report with its context (pseudonyms only), and what can be done about it."""
+    report = get_object_or_404(Report.objects.select_related("group", "message"), pk=report_id)
+    if not services.can_review(request.user, report):
+        raise Http404
+    form = DecisionForm(request.POST or None)
+    if request.method == "GET":
+        services.report_open(actor=request.user, report=report)
+    elif form.is_valid():
+        action, reason, days = (form.cleaned_data[k] for k in ("action", "reason", "days"))
+        until = timezone.now() + timedelta(days=days) if days else None
+        try:
+            if action == "mute":
+                if until is None:
+                    raise ServiceError("Please say for how many days.", code="days_required")
+                services.report_mute(actor=request.user, report=report, reason=reason, until=until)
+            elif action == "suspend":
+                services.report_suspend(
+                    actor=request.user, report=report, reason=reason, until=until
+                )
+            else:
+                handler = {
+                    "dismiss": services.report_dismiss,
+                    "hide": services.report_hide_message,
+                    "warn": services.report_warn,
+                    "remove": services.report_remove,
+                    "escalate": services.report_escalate,
+                }[action]
+                handler(actor=request.user, report=report, reason=reason)
+        except ServiceError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Done. The people concerned will be told.")
+            return redirect("moderation:queue")
+    return render(
+        request,
+        "moderation/report_detail.html",
+        {"report": report, "context_messages": report_context(report=report), "form": form},
     )

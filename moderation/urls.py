@@ -1,0 +1,11 @@
+from django.urls import path
+
+from moderation import views
+
+app_name = "moderation"
+
+urlpatterns = [
+    path("groups/<slug:slug>/report/", views.report_new, name="report"),
+    path("moderation/reports/", views.report_queue, name="queue"),
+    path("moderation/reports/<int:report_id>/", views.report_detail, name="report_detail"),
+]
