@@ -245,7 +245,11 @@ class LoadWorker:
             results = await asyncio.gather(*(open_one(c) for c in group), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
-                raise failures[0]
+                error = failures[0]
+                raise BenchError(
+                    f"{len(failures)} of {len(group)} clients failed to connect after {start} "
+                    f"had connected: {type(error).__name__}: {error}"
+                )
         gc.collect()
         gc.freeze()  # the clients live for the whole run: keep them out of the collector's way
         return {"connected": len(self.clients), "seconds": time.monotonic() - began}
@@ -1124,6 +1128,10 @@ class Bench:
             else:
                 variant.stopped = f"reached the cap ({args.max_rate:g}/s)"
             self.workers.all({"cmd": "close"}, timeout=60)
+        except BenchError:
+            for log in logs:
+                print(f"--- {log.name}, last lines ---\n{tail(log, 60)}", file=sys.stderr)
+            raise
         finally:
             for server in servers:
                 stop(server)

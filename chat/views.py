@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
@@ -56,6 +57,7 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
         "extended": session.extended_at is not None,
         "locked": bool(room_row and room_row.locked_at),
         "time_zone": timezone.get_current_timezone_name(),
+        "report_url": reverse("moderation:report", args=[session.group.slug]),
     }
     return render(
         request,

@@ -277,6 +277,11 @@ class Enrollment(models.Model):
     def __str__(self) -> str:
         return f"{self.pseudonym} in {self.group_id} ({self.state})"
 
+    @property
+    def is_muted(self) -> bool:
+        """Muted in this group's rooms now (by a moderation sanction)."""
+        return self.muted_until is not None and self.muted_until > timezone.now()
+
 
 def _invitation_token() -> str:
     return secrets.token_urlsafe(32)

@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-from moderation.models import AuditEvent, CrisisLine
+from moderation.models import AuditEvent, CrisisLine, Report, Sanction
 
 
 @admin.register(AuditEvent)
@@ -39,3 +39,48 @@ class CrisisLineAdmin(admin.ModelAdmin):
     formfield_overrides = {
         models.URLField: {"form_class": forms.URLField, "assume_scheme": "https"},
     }
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """Staff see every report here; decisions are taken on the review page (audited)."""
+
+    list_display = ["created_at", "reason", "status", "outcome", "group"]
+    list_filter = ["status", "reason", "outcome"]
+    search_fields = ["group__title"]
+    list_select_related = ["group"]
+    date_hierarchy = "created_at"
+    readonly_fields = [f.name for f in Report._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Sanction)
+class SanctionAdmin(admin.ModelAdmin):
+    list_display = ["subject", "kind", "group", "starts_at", "ends_at", "lifted_at"]
+    list_filter = ["kind", "lifted_at"]
+    search_fields = ["subject__display_name", "subject__email", "reason"]
+    list_select_related = ["subject", "group"]
+    readonly_fields = [f.name for f in Sanction._meta.fields]
+    actions = ["lift"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Lift the selected sanctions now")
+    def lift(self, request: HttpRequest, queryset: Any) -> None:
+        from accounts.exceptions import ServiceError
+        from moderation.services import sanction_lift
+
+        for sanction in queryset:
+            try:
+                sanction_lift(actor=request.user, sanction=sanction)
+            except ServiceError as error:
+                self.message_user(request, error.message, level="error")

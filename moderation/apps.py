@@ -12,6 +12,9 @@ class ModerationConfig(AppConfig):
             "moderation.add_crisisline",
             "moderation.change_crisisline",
             "moderation.delete_crisisline",
+            "moderation.view_report",
+            "moderation.view_sanction",
+            "moderation.change_sanction",
         },
     }
 

@@ -339,8 +339,22 @@
       item.appendChild(body);
       addHideButton(item);
     }
+    if (!mine && event.author !== null && !event.hidden) {
+      item.appendChild(reportLink("?session=" + cfg.session + "&position=" + event.position,
+        "Report", ": the message from " + event.name));
+    }
     applyHiddenForMe(item);
     return item;
+  }
+
+  // Reporting opens its own small form in a new tab, so the room stays open here.
+  function reportLink(query, label, more) {
+    var link = make("a", "msg__report", label);
+    link.href = cfg.report_url + query;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.appendChild(hiddenText(more + " (opens in a new tab)"));
+    return link;
   }
 
   function onMessage(event) {
@@ -540,6 +554,9 @@
           actions.appendChild(hiddenAuthors.has(person.participant)
             ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
             : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
+          actions.appendChild(document.createTextNode(" "));
+          actions.appendChild(reportLink("?session=" + cfg.session + "&participant=" + person.participant,
+            "Report", " " + person.name));
         }
         item.appendChild(actions);
       }

@@ -261,3 +261,43 @@ def test_the_queue_shows_each_reviewer_their_own_reports(client, scene, therapis
     assert list(client.get(reverse("moderation:queue")).context["reports"]) == []
     client.force_login(staff_user)
     assert list(client.get(reverse("moderation:queue")).context["reports"]) == [report]
+
+
+def test_the_room_offers_a_report_link_on_others_messages_only(client, scene):
+    client.force_login(scene["reporter"])
+    page = client.get(reverse("chat:room", args=[scene["session"].pk])).content.decode()
+    report_url = reverse("moderation:report", args=[scene["group"].slug])
+    assert (
+        f"{report_url}?session={scene['session'].pk}&amp;position={scene['message'].position}"
+        in page
+    )
+    client.force_login(scene["author"])
+    assert (
+        report_url + "?session"
+        not in client.get(reverse("chat:room", args=[scene["session"].pk])).content.decode()
+    )
+
+
+def test_an_active_mute_is_shown_to_its_subject_and_to_the_facilitator(client, scene, therapist):
+    until = timezone.now() + timedelta(days=1)
+    services.report_mute(actor=therapist, report=file(scene), reason="Cooling off", until=until)
+    client.force_login(scene["author"])
+    page = client.get(reverse("groups:detail", args=[scene["group"].slug])).content.decode()
+    assert "You are muted in this group until" in page
+    client.force_login(therapist)
+    assert (
+        "muted until"
+        in client.get(reverse("groups:manage", args=[scene["group"].slug])).content.decode()
+    )
+
+
+def test_staff_lift_a_sanction_from_the_admin(client, member, staff_user):
+    sanction = services.account_suspend(actor=staff_user, user=member, reason="Abuse", until=None)
+    client.force_login(staff_user)
+    client.post(
+        reverse("admin:moderation_sanction_changelist"),
+        {"action": "lift", "_selected_action": [sanction.pk]},
+    )
+    member.refresh_from_db()
+    assert not member.is_suspended
+    assert AuditEvent.objects.filter(action=AuditAction.SANCTION_LIFTED).count() == 1
