@@ -59,6 +59,7 @@ class Message(models.Model):
     before_start = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="When the body was deleted.")
 
     class Meta:
         ordering = ["session", "position"]

@@ -199,6 +199,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.purge_expired_sessions",
         "schedule": timedelta(hours=1),
     },
+    "moderation.purge_transcripts": {
+        "task": "moderation.tasks.purge_transcripts",
+        "schedule": timedelta(days=1),
+    },
+    "moderation.expire_sanctions": {
+        "task": "moderation.tasks.expire_sanctions",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 # --- Accounts and authentication ----------------------------------------------------------------

@@ -110,6 +110,13 @@ class GroupForm(forms.Form):
         choices=_time_zone_choices,
         help_text="Session times are planned in this zone; members see them in their own.",
     )
+    transcript_retention_days = forms.IntegerField(
+        label="Keep each session's messages for (days)",
+        min_value=1,
+        max_value=365,
+        initial=30,
+        help_text="After this, what was written is deleted, unless a report about it is open.",
+    )
     is_listed = forms.BooleanField(label="Show in the directory", required=False, initial=True)
     is_closed = forms.BooleanField(
         label="By invitation only", required=False, help_text="Peer supervision is always closed."

@@ -74,6 +74,10 @@ class TherapyGroup(models.Model):
         max_length=64, default="Europe/London", validators=[validate_time_zone]
     )
     archived_at = models.DateTimeField(null=True, blank=True)
+    transcript_retention_days = models.PositiveSmallIntegerField(
+        default=30,
+        help_text="Days after each session before its messages are deleted (1 to 365).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +91,12 @@ class TherapyGroup(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(capacity__gte=2, capacity__lte=50), name="group_capacity_range"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    transcript_retention_days__gte=1, transcript_retention_days__lte=365
+                ),
+                name="group_retention_range",
             ),
             models.CheckConstraint(
                 condition=~models.Q(kind="peer_supervision") | models.Q(is_closed=True),

@@ -42,6 +42,7 @@ def group_create(
     is_listed: bool = True,
     is_closed: bool = False,
     time_zone: str = "Europe/London",
+    transcript_retention_days: int = 30,
 ) -> TherapyGroup:
     """Create a group led by ``actor``, who gets the facilitator rights on it."""
     _require_active(actor)
@@ -63,6 +64,7 @@ def group_create(
             is_listed=is_listed,
             is_closed=is_closed,
             time_zone=time_zone,
+            transcript_retention_days=transcript_retention_days,
         )
         group.full_clean()
         group.save()
@@ -101,6 +103,7 @@ EDITABLE_FIELDS = (
     "is_listed",
     "is_closed",
     "time_zone",
+    "transcript_retention_days",
 )
 
 

@@ -220,11 +220,13 @@ def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client
             "capacity": "6",
             "language": "en",
             "time_zone": "Europe/London",
+            "transcript_retention_days": "14",
             "is_listed": "on",
         },
     )
     assert response.status_code == 302
     group = TherapyGroup.objects.get(title="Sunday grief circle")
+    assert group.transcript_retention_days == 14
     schedule_url = reverse("groups:schedule", args=[group.slug])
     assert response["Location"] == schedule_url
 
@@ -296,6 +298,7 @@ def test_a_client_cannot_create_a_therapy_group(client, member):
             "capacity": "5",
             "language": "en",
             "time_zone": "UTC",
+            "transcript_retention_days": "30",
         },
     )
     assert response.status_code == 200

@@ -1,0 +1,18 @@
+"""Periodic moderation housekeeping (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from moderation.retention import transcripts_purge
+from moderation.services import sanctions_expire
+
+
+@shared_task(name="moderation.tasks.purge_transcripts")
+def purge_transcripts() -> int:
+    return transcripts_purge()
+
+
+@shared_task(name="moderation.tasks.expire_sanctions")
+def expire_sanctions() -> int:
+    return sanctions_expire()
