@@ -140,3 +140,34 @@ def test_logging_in_and_out_is_recorded(client, member):
         AuditEvent.objects.filter(actor=member).order_by("id").values_list("action", flat=True)
     )
     assert actions == [AuditAction.ACCOUNT_LOGIN_SUCCEEDED, AuditAction.ACCOUNT_LOGGED_OUT]
+
+
+def test_staff_search_the_audit_log_and_export_it_as_csv(client, staff_user, member, therapist):
+    import csv
+    import io
+
+    from tests.factories import make_group
+
+    group = make_group(therapist)
+    client.force_login(staff_user)
+    page = client.get(reverse("moderation:audit_log"), {"action": "group.created"})
+    assert page.status_code == 200
+    assert [e.action for e in page.context["page"]] == ["group.created"]
+    by_group = client.get(reverse("moderation:audit_log"), {"group": group.pk})
+    assert {e.group_id for e in by_group.context["page"]} == {group.pk}
+    response = client.get(reverse("moderation:audit_export"), {"actor": therapist.pk})
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    assert rows[0][:3] == ["time_utc", "actor_id", "action"]
+    assert rows[1:] and all(row[1] == str(therapist.pk) for row in rows[1:])
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.AUDIT_EXPORTED, actor=staff_user).count() == 1
+    )
+    bad = client.get(reverse("moderation:audit_log"), {"actor": "abc", "since": "not a date"})
+    assert bad.status_code == 200
+
+
+@pytest.mark.parametrize("persona", ["member", "therapist", "outsider"])
+def test_only_staff_see_the_audit_log(client, request, persona):
+    client.force_login(request.getfixturevalue(persona))
+    assert client.get(reverse("moderation:audit_log")).status_code == 404
+    assert client.get(reverse("moderation:audit_export")).status_code == 404
