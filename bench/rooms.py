@@ -73,7 +73,11 @@ ECHO_RATE = 50
 ECHO_TARGET_MS = 40.0
 PEER_RATIO_TARGET = 0.25
 
-SECTION_TITLE = "## Live rooms (20 rooms × 50 members)"  # noqa: RUF001
+
+def section_title(rooms: int, members: int) -> str:
+    """The heading of this benchmark's section in docs/performance.md, one per scale (a run at
+    another scale does not overwrite the 20 x 50 figures)."""
+    return f"## Live rooms ({rooms} rooms \N{MULTIPLICATION SIGN} {members} members)"
 
 
 class BenchError(Exception):
@@ -200,15 +204,18 @@ class LoadWorker:
     async def do_connect(
         self, *, kind: str, clients: list[list[Any]], batch: int, timeout: float
     ) -> dict[str, Any]:
+        """Open ``clients`` (added to those already open), ``batch`` at a time; each counts as
+        connected once ``history.end`` arrives."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import InvalidStatus
+        from websockets.exceptions import InvalidMessage, InvalidStatus
 
         self.kind = kind
         self.closing = False
-        self.clients = [Client(*spec) for spec in clients]
-        self.by_room = defaultdict(list)
-        for client in self.clients:
+        fresh = [Client(*spec) for spec in clients]
+        self.clients.extend(fresh)
+        for client in fresh:
             self.by_room[client.room].append(client)
+        held = len(self.clients) - len(fresh)
 
         async def open_one(client: Client) -> None:
             url = f"ws://127.0.0.1:{client.port}/ws/sessions/{client.room}/?after=0"
@@ -230,6 +237,12 @@ class LoadWorker:
                     f"handshake refused for client {client.index} (room {client.room}, port "
                     f"{client.port}): HTTP {refused.response.status_code} {body}"
                 ) from None
+            except InvalidMessage:
+                raise BenchError(
+                    f"client {client.index} (room {client.room}, port {client.port}): the server "
+                    "closed the connection without an HTTP response (daphne does that when the "
+                    "application has not accepted a handshake within 5 s)"
+                ) from None
             client.task = asyncio.create_task(self.read(client))
             try:
                 await asyncio.wait_for(client.ready.wait(), timeout)
@@ -240,15 +253,15 @@ class LoadWorker:
                 ) from None
 
         began = time.monotonic()
-        for start in range(0, len(self.clients), batch):
-            group = self.clients[start : start + batch]
+        for start in range(0, len(fresh), batch):
+            group = fresh[start : start + batch]
             results = await asyncio.gather(*(open_one(c) for c in group), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 error = failures[0]
                 raise BenchError(
-                    f"{len(failures)} of {len(group)} clients failed to connect after {start} "
-                    f"had connected: {type(error).__name__}: {error}"
+                    f"{len(failures)} of {len(group)} clients failed to connect with "
+                    f"{held + start} of this load process's clients already open: {error}"
                 )
         gc.collect()
         gc.freeze()  # the clients live for the whole run: keep them out of the collector's way
@@ -890,6 +903,7 @@ class Variant:
     steps: list[Step] = field(default_factory=list)
     stopped: str = ""
     failed: str = ""  # why the variant could not be measured through, if it could not
+    ramp: list[tuple[int, float, dict[str, float]]] = field(default_factory=list)
     log_notes: list[str] = field(default_factory=list)
 
     @property
@@ -1043,38 +1057,58 @@ class Bench:
             server_pids = [s.pid for s in servers]
             print(f"  2 processes on ports {ports[0]} and {ports[1]}", flush=True)
 
-            # Members of each room alternate between the two processes.
-            specs: dict[int, list[list[Any]]] = defaultdict(list)
-            for index, member in enumerate(self.members):
-                owner = self.workers.owner(member.room)
-                cookie = member.cookie if variant.kind == "hearth" else ""
-                specs[owner].append([index, member.room, ports[index % 2], cookie])
+            # Members of each room alternate between the two processes. Connect in slices of
+            # --ramp clients, measuring the idle cost after each: what holding sockets costs.
             began = time.monotonic()
-            self.workers.call(
-                {
-                    n: {
-                        "cmd": "connect",
-                        "kind": variant.kind,
-                        "clients": specs[n],
-                        "batch": max(1, args.batch // len(specs)),
-                        "timeout": 30.0,
-                    }
-                    for n in specs
-                },
-                timeout=300,
-            )
+            for start in range(0, len(self.members), args.ramp):
+                specs: dict[int, list[list[Any]]] = defaultdict(list)
+                for index in range(start, min(start + args.ramp, len(self.members))):
+                    member = self.members[index]
+                    cookie = member.cookie if variant.kind == "hearth" else ""
+                    specs[self.workers.owner(member.room)].append(
+                        [index, member.room, ports[index % 2], cookie]
+                    )
+                sliced = time.monotonic()
+                try:
+                    self.workers.call(
+                        {
+                            n: {
+                                "cmd": "connect",
+                                "kind": variant.kind,
+                                "clients": specs[n],
+                                "batch": max(1, args.batch // len(specs)),
+                                "timeout": 30.0,
+                            }
+                            for n in specs
+                        },
+                        timeout=300,
+                    )
+                except BenchError as error:
+                    raise BenchError(
+                        f"{start:,} of {len(self.members):,} sockets were open and idle; "
+                        f"opening the next {args.ramp} failed: {error}"
+                    ) from None
+                took = time.monotonic() - sliced
+                held = min(start + args.ramp, len(self.members))
+                before_idle = cpu_sample(server_pids, self.load_pids)
+                time.sleep(args.ramp_seconds)
+                use = cpu_use(before_idle, cpu_sample(server_pids, self.load_pids))
+                variant.ramp.append((held, took, use))
+                print(
+                    f"  {held:5,} sockets open (this slice took {took:4.1f} s); idle: servers "
+                    f"{use['servers']:3.0f} % CPU (busiest thread {use['busiest_thread']:3.0f} %)"
+                    f", PostgreSQL {use['postgres']:3.0f} %, {use['pg_tps']:5.0f} transactions/s",
+                    flush=True,
+                )
             variant.connect_seconds = time.monotonic() - began
-            print(
-                f"  {len(self.members):,} clients connected in {variant.connect_seconds:.1f} s",
-                flush=True,
-            )
 
             idle_before = cpu_sample(server_pids, self.load_pids)
             time.sleep(args.idle_seconds)
             variant.idle_cpu = cpu_use(idle_before, cpu_sample(server_pids, self.load_pids))
             print(
                 f"  idle, {len(self.members):,} sockets open: servers "
-                f"{variant.idle_cpu['servers']:.0f} % CPU, PostgreSQL "
+                f"{variant.idle_cpu['servers']:.0f} % CPU (busiest thread "
+                f"{variant.idle_cpu['busiest_thread']:.0f} %), PostgreSQL "
                 f"{variant.idle_cpu['postgres']:.0f} % ({variant.idle_cpu['pg_tps']:.0f} "
                 f"transactions/s), Redis {variant.idle_cpu['redis']:.0f} %, load generator "
                 f"{variant.idle_cpu['load']:.0f} %",
@@ -1202,6 +1236,20 @@ def variant_table(variant: Variant) -> str:
             f"{'yes' if s.clean else 'no'} | {c['servers']:.0f} / {c['postgres']:.0f} / "
             f"{c['redis']:.0f} / {c['load']:.0f} ({c['busiest_thread']:.0f}) | "
             f"{c['pg_tps']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def ramp_table(variant: Variant) -> str:
+    lines = [
+        "| Sockets open, idle | Connecting the last slice, s | CPU % servers (busiest thread) "
+        "| CPU % PostgreSQL | PostgreSQL transactions/s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for held, took, use in variant.ramp:
+        lines.append(
+            f"| {held:,} | {took:.1f} | {use['servers']:.0f} ({use['busiest_thread']:.0f}) | "
+            f"{use['postgres']:.0f} | {use['pg_tps']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -1340,7 +1388,7 @@ def section(
     table, notes = summary(variants)
     rooms = args.rooms
     parts = [
-        SECTION_TITLE,
+        section_title(args.rooms, args.members),
         "",
         f"Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared "
         f"machine with {cores} cores (nproc), with:",
@@ -1371,6 +1419,8 @@ def section(
         parts += [f"### {v.label}", ""]
         if v.failed:
             parts += [f"**Failed:** {v.failed}", ""]
+        if v.ramp:
+            parts += [ramp_table(v), ""]
         if v.steps:
             parts += [variant_table(v), ""]
         if v.log_notes:
@@ -1429,6 +1479,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=15.0, help="then tell late from lost, s")
     parser.add_argument("--load-procs", type=int, default=1, help="load-generator processes")
     parser.add_argument("--batch", type=int, default=50, help="clients connecting at once")
+    parser.add_argument("--ramp", type=int, default=200, help="connect this many, then measure")
+    parser.add_argument("--ramp-seconds", type=float, default=3.0, help="idle measurement, s")
     parser.add_argument(
         "--only",
         default="core,core-timeout,pubsub,peer",
@@ -1542,6 +1594,8 @@ def main() -> None:
             print(f"- {note}")
         for v in variants:
             print(f"\n{v.label}" + (f"\nFAILED: {v.failed}" if v.failed else ""))
+            if v.ramp:
+                print(ramp_table(v))
             if v.steps:
                 print(variant_table(v))
         print(f"\nTook {time.monotonic() - started:.0f} s.")
@@ -1553,7 +1607,7 @@ def main() -> None:
             )
             write_section(
                 DOC,
-                SECTION_TITLE,
+                section_title(args.rooms, args.members),
                 text,
                 "# Performance\n\nWhat the benchmarks in `bench/` measured (see "
                 "`bench/README.md`).\n",

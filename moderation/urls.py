@@ -1,6 +1,6 @@
 from django.urls import path
 
-from moderation import audit_views, views
+from moderation import audit_views, data_rights_views, views
 
 app_name = "moderation"
 
@@ -10,4 +10,6 @@ urlpatterns = [
     path("moderation/reports/<int:report_id>/", views.report_detail, name="report_detail"),
     path("moderation/audit/", audit_views.audit_log, name="audit_log"),
     path("moderation/audit.csv", audit_views.audit_export, name="audit_export"),
+    path("accounts/my-data/", data_rights_views.my_data, name="my_data"),
+    path("accounts/close/", data_rights_views.close_account, name="close_account"),
 ]
