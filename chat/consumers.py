@@ -299,6 +299,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def crisis_alert(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
+    async def report_alert(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
     async def presence(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 

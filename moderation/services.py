@@ -16,6 +16,7 @@ from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
 from accounts.roles import Role
+from chat.broadcast import broadcast_on_commit, facilitators_group
 from chat.models import Message
 from chat.services import message_hide
 from groups import rights
@@ -114,6 +115,14 @@ def report_file(
         reviewers = _facilitators(group)
         if reason == Report.Reason.DANGER:
             reviewers += [person for person in _staff() if person not in reviewers]
+            if session is not None:  # facilitators in the room hear at once, not only by email
+                broadcast_on_commit(
+                    facilitators_group(session.pk),
+                    {
+                        "type": "report.alert",
+                        "position": message.position if message else None,
+                    },
+                )
         for person in reviewers:
             if person.pk != actor.pk:
                 notify(

@@ -137,6 +137,52 @@
     return n + " " + word + (n === 1 ? "" : "s");
   }
 
+  // Private to the writer: crisis lines, shown calmly and never to anyone else.
+  function showCrisisSupport(event) {
+    var box = document.getElementById("crisis-support");
+    if (!box) {
+      return;
+    }
+    document.getElementById("crisis-support-note").textContent = event.note;
+    var list = document.getElementById("crisis-support-lines");
+    var items = document.createDocumentFragment();
+    (event.lines || []).forEach(function (line) {
+      var item = make("li", "crisis-line");
+      item.appendChild(make("strong", "", line.name));
+      if (line.phone) {
+        item.appendChild(document.createTextNode(" "));
+        var call = make("a", "crisis-line__call", "Call " + line.phone);
+        call.href = "tel:" + line.phone.replace(/\s+/g, "");
+        item.appendChild(call);
+      }
+      if (line.text) {
+        item.appendChild(document.createTextNode(" · " + line.text));
+      }
+      if (line.hours) {
+        item.appendChild(document.createTextNode(" · " + line.hours));
+      }
+      items.appendChild(item);
+    });
+    list.replaceChildren(items);
+    box.hidden = false;
+  }
+
+  // For facilitators only (the server sends these to them alone).
+  function facilitatorAlert(text, position) {
+    var alerts = document.getElementById("facilitator-alerts");
+    if (!alerts) {
+      return;
+    }
+    var item = make("li", "room__alert notice notice--warning", text + " ");
+    if (position) {
+      var link = make("a", "", "Go to the message");
+      link.href = "#m-" + position;
+      item.appendChild(link);
+    }
+    alerts.appendChild(item);
+    alerts.hidden = false;
+  }
+
   function announce(text) {
     // Clear first so that the same words twice are announced twice.
     ui.announcer.textContent = "";
@@ -994,6 +1040,16 @@
           (extended ? "." : ", or extend it once.");
         ui.warning.hidden = false;
         announce(ui.warning.textContent);
+        break;
+      case "crisis.support":
+        showCrisisSupport(event);
+        break;
+      case "crisis.alert":
+        facilitatorAlert("Someone may be in crisis: " + event.name +
+          " wrote something that may need your attention.", event.position);
+        break;
+      case "report.alert":
+        facilitatorAlert("A member reported that someone may be in danger.", event.position);
         break;
       case "room.closed":
         ended();

@@ -93,6 +93,16 @@ def test_two_members_and_a_facilitator_chat_reload_mute_and_end(
     say(bob_page, "Bob is back")
     expect_message(alice_page, "Bob is back")
 
+    # Bob writes something that suggests crisis: it is delivered, he privately sees crisis
+    # lines, the facilitator is alerted, and Alice sees neither.
+    say(bob_page, "I can't go on like this")
+    expect_message(alice_page, "I can't go on like this")
+    expect(bob_page.locator("#crisis-support")).to_be_visible(timeout=10_000)
+    expect(bob_page.locator("#crisis-support-lines li").first).to_be_visible()
+    expect(host.locator("#facilitator-alerts")).to_contain_text("may be in crisis", timeout=10_000)
+    expect(alice_page.locator("#crisis-support")).to_be_hidden()
+    expect(alice_page.locator("#facilitator-alerts")).to_be_hidden()
+
     # The facilitator mutes Alice: she is told, and can read but no longer write.
     alice_participant = Participant.objects.get(session=session, user=alice)
     # Playwright runs this test in a greenlet, where Django opened a connection of its own.

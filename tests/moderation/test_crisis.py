@@ -101,3 +101,33 @@ async def test_a_member_muted_in_the_group_cannot_write_in_its_rooms(room):
     assert error["code"] == "muted"
     assert "muted in this group until" in error["message"]
     await alice.disconnect()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+async def test_a_danger_report_during_a_session_alerts_the_facilitators_in_the_room(
+    room, therapist
+):
+    from moderation.services import report_file
+
+    host, _ = await connect(therapist, room["session"])
+    alice, _ = await connect(room["alice"], room["session"])
+    bob, _ = await connect(room["bob"], room["session"])
+    for communicator in (host, alice, bob):
+        await receive_until(communicator, "history.end")
+    await bob.send_json_to(
+        {"type": "message.send", "client_id": str(uuid.uuid4()), "body": "I have pills"}
+    )
+    message = (await receive_until(alice, "message"))[-1]
+    from chat.models import Message
+
+    stored = await sync_to_async(Message.objects.select_related("author__user", "session").get)(
+        position=message["position"], session=room["session"]
+    )
+    await sync_to_async(report_file)(
+        actor=room["alice"], group=room["group"], reason="danger", message=stored
+    )
+    alert = (await receive_until(host, "report.alert"))[-1]
+    assert alert["position"] == message["position"]
+    assert all(e["type"] != "report.alert" for e in await drain(alice))
+    for communicator in (host, alice, bob):
+        await communicator.disconnect()
