@@ -765,15 +765,17 @@ def pids_named(*names: str) -> list[int]:
 @dataclass
 class CpuSample:
     at: float
+    machine: int  # busy ticks of the whole machine
     groups: dict[str, dict[int, int]]  # component -> pid -> ticks
     threads: dict[int, dict[int, int]]  # server pid -> thread id -> ticks
     transactions: int  # PostgreSQL transactions in the benchmark database so far
 
 
-def pg_transactions() -> int:
+def pg_state() -> tuple[int, list[int]]:
     """Transactions committed or rolled back in the benchmark's database so far (each query
-    Django runs outside ``atomic`` is one); PostgreSQL flushes these counters about every second.
-    """
+    Django runs outside ``atomic`` is one; PostgreSQL flushes these counters about every
+    second), and the PostgreSQL processes that work for it: its backends and the server's own
+    background processes, not the backends of other databases on this shared machine."""
     import psycopg
 
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
@@ -781,7 +783,19 @@ def pg_transactions() -> int:
             "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s",
             (DB_NAME,),
         ).fetchone()
-    return int(row[0]) if row else 0
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s "
+            "OR backend_type <> 'client backend'",
+            (DB_NAME,),
+        ).fetchall()
+    return (int(row[0]) if row else 0), [pid for (pid,) in pids]
+
+
+def machine_busy_ticks() -> int:
+    """CPU time spent by everything on the machine (all cores), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return user + nice + system + irq + softirq + steal
 
 
 def cpu_sample(servers: list[int], load: list[int]) -> CpuSample:
@@ -791,16 +805,18 @@ def cpu_sample(servers: list[int], load: list[int]) -> CpuSample:
             threads[pid] = {
                 int(t): cpu_ticks(pid, t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit()
             }
+    transactions, pg_pids = pg_state()
     return CpuSample(
         at=time.monotonic(),
+        machine=machine_busy_ticks(),
         groups={
             "servers": {p: cpu_ticks(p) for p in servers},
-            "postgres": {p: cpu_ticks(p) for p in pids_named("postgres")},
+            "postgres": {p: cpu_ticks(p) for p in pg_pids},
             "redis": {p: cpu_ticks(p) for p in pids_named("redis-server")},
             "load": {p: cpu_ticks(p) for p in load},
         },
         threads=threads,
-        transactions=pg_transactions(),
+        transactions=transactions,
     )
 
 
@@ -822,6 +838,9 @@ def cpu_use(before: CpuSample, after: CpuSample) -> dict[str, float]:
             spent = ticks - before.threads.get(pid, {}).get(tid, 0)
             hottest = max(hottest, 100.0 * spent / TICKS / seconds)
     use["busiest_thread"] = hottest
+    # Everything else on this shared machine (other people's tests, the orchestrator).
+    machine = 100.0 * (after.machine - before.machine) / TICKS / seconds
+    use["other"] = max(0.0, machine - sum(use[k] for k in ("servers", "postgres", "redis", "load")))
     use["pg_tps"] = (after.transactions - before.transactions) / seconds
     return use
 
