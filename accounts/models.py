@@ -217,6 +217,10 @@ class Notification(models.Model):
     group_id = models.BigIntegerField(null=True, blank=True)
     session_id = models.BigIntegerField(null=True, blank=True)
     object_id = models.BigIntegerField(null=True, blank=True)
+    code = models.CharField(
+        max_length=32, blank=True, help_text="What happened, as a short code the email explains."
+    )
+    until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import transaction
 
 from accounts.models import Notification, User
@@ -15,6 +17,8 @@ def notify(
     group_id: int | None = None,
     session_id: int | None = None,
     object_id: int | None = None,
+    code: str = "",
+    until: datetime | None = None,
 ) -> Notification:
     """Record a notification and queue its email for after the surrounding transaction commits.
 
@@ -27,6 +31,8 @@ def notify(
         group_id=group_id,
         session_id=session_id,
         object_id=object_id,
+        code=code,
+        until=until,
     )
     from accounts.tasks import send_notification
 

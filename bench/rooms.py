@@ -1116,7 +1116,8 @@ class Bench:
                 print(
                     f"  {held:5,} sockets open (this slice took {took:4.1f} s); idle: servers "
                     f"{use['servers']:3.0f} % CPU (busiest thread {use['busiest_thread']:3.0f} %)"
-                    f", PostgreSQL {use['postgres']:3.0f} %, {use['pg_tps']:5.0f} transactions/s",
+                    f", PostgreSQL {use['postgres']:3.0f} %, {use['pg_tps']:5.0f} transactions/s"
+                    f"; other processes {use['other']:3.0f} %",
                     flush=True,
                 )
             variant.connect_seconds = time.monotonic() - began
@@ -1156,7 +1157,7 @@ class Bench:
 
             print(
                 "  offered/s  achieved/s  delivered  missing  lost  dup   p50 ms   p99 ms   "
-                "max ms  CPU: servers pg redis load (busiest thread)  pg tx/s",
+                "max ms  CPU: servers pg redis load (busiest thread)  pg tx/s  other CPU",
                 flush=True,
             )
             for rate in [r for r in args.rates if r <= args.max_rate]:
@@ -1181,6 +1182,7 @@ class Bench:
                     f"{fmt(step.p50):>7}  {fmt(step.p99):>7}  {fmt(step.max):>7}  "
                     f"{c['servers']:5.0f} {c['postgres']:4.0f} {c['redis']:4.0f} "
                     f"{c['load']:4.0f} ({c['busiest_thread']:.0f})  {c['pg_tps']:.0f}"
+                    f"  other {c['other']:.0f}"
                     + (f"  errors {step.errors}" if step.errors else "")
                     + (f"  closed {step.closed[:2]}" if step.closed else "")
                     + (
@@ -1244,8 +1246,8 @@ def variant_table(variant: Variant) -> str:
     lines = [
         "| Offered msg/s | Achieved msg/s | Delivered | Missing (lost) | Dup | p50 ms | p99 ms "
         "| max ms | Clean | CPU % servers / PostgreSQL / Redis / load (busiest thread) "
-        "| PostgreSQL transactions/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|---:|",
+        "| PostgreSQL transactions/s | Other processes CPU % |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|---|---:|---:|",
     ]
     for s in variant.steps:
         c = s.cpu
@@ -1254,7 +1256,7 @@ def variant_table(variant: Variant) -> str:
             f"{s.duplicates} | {fmt(s.p50)} | {fmt(s.p99)} | {fmt(s.max)} | "
             f"{'yes' if s.clean else 'no'} | {c['servers']:.0f} / {c['postgres']:.0f} / "
             f"{c['redis']:.0f} / {c['load']:.0f} ({c['busiest_thread']:.0f}) | "
-            f"{c['pg_tps']:.0f} |"
+            f"{c['pg_tps']:.0f} | {c['other']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -1262,13 +1264,13 @@ def variant_table(variant: Variant) -> str:
 def ramp_table(variant: Variant) -> str:
     lines = [
         "| Sockets open, idle | Connecting the last slice, s | CPU % servers (busiest thread) "
-        "| CPU % PostgreSQL | PostgreSQL transactions/s |",
-        "|---:|---:|---:|---:|---:|",
+        "| CPU % PostgreSQL | PostgreSQL transactions/s | Other processes CPU % |",
+        "|---:|---:|---:|---:|---:|---:|",
     ]
     for held, took, use in variant.ramp:
         lines.append(
             f"| {held:,} | {took:.1f} | {use['servers']:.0f} ({use['busiest_thread']:.0f}) | "
-            f"{use['postgres']:.0f} | {use['pg_tps']:.0f} |"
+            f"{use['postgres']:.0f} | {use['pg_tps']:.0f} | {use['other']:.0f} |"
         )
     return "\n".join(lines)
 
@@ -1499,7 +1501,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--load-procs", type=int, default=1, help="load-generator processes")
     parser.add_argument("--batch", type=int, default=50, help="clients connecting at once")
     parser.add_argument("--ramp", type=int, default=200, help="connect this many, then measure")
-    parser.add_argument("--ramp-seconds", type=float, default=3.0, help="idle measurement, s")
+    parser.add_argument("--ramp-seconds", type=float, default=4.0, help="idle measurement, s")
     parser.add_argument(
         "--only",
         default="core,core-timeout,pubsub,peer",

@@ -181,13 +181,15 @@ def _decide(
     return locked
 
 
-def _tell_subject(report: Report) -> None:
+def _tell_subject(report: Report, *, code: str, until: datetime | None = None) -> None:
     if report.subject_id:
         notify(
             kind=Notification.Kind.MODERATION_NOTICE,
             recipient=report.subject,
             group_id=report.group_id,
             object_id=report.pk,
+            code=code,
+            until=until,
         )
 
 
@@ -237,7 +239,7 @@ def report_warn(*, actor: User, report: Report, reason: str) -> Report:
             target=report.subject,
             group_id=report.group_id,
         )
-        _tell_subject(decided)
+        _tell_subject(decided, code="warned")
     return decided
 
 
@@ -264,7 +266,7 @@ def report_mute(*, actor: User, report: Report, reason: str, until: datetime) ->
             reason=reason,
             report=decided,
         )
-        _tell_subject(decided)
+        _tell_subject(decided, code="muted", until=until)
     return decided
 
 
@@ -397,7 +399,13 @@ def account_suspend(
             target=sanction,
             details={"kind": sanction.kind, "subject": user.pk, "permanent": until is None},
         )
-        notify(kind=Notification.Kind.MODERATION_NOTICE, recipient=user, object_id=sanction.pk)
+        notify(
+            kind=Notification.Kind.MODERATION_NOTICE,
+            recipient=user,
+            object_id=sanction.pk,
+            code="suspended",
+            until=until,
+        )
     return sanction
 
 

@@ -301,3 +301,23 @@ def test_staff_lift_a_sanction_from_the_admin(client, member, staff_user):
     member.refresh_from_db()
     assert not member.is_suspended
     assert AuditEvent.objects.filter(action=AuditAction.SANCTION_LIFTED).count() == 1
+
+
+def test_the_person_affected_is_told_in_plain_words_without_group_or_content(
+    scene, therapist, staff_user, django_capture_on_commit_callbacks
+):
+    until = timezone.now() + timedelta(days=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.report_mute(actor=therapist, report=file(scene), reason="Cooling off", until=until)
+    [notice] = [m for m in mail.outbox if m.to == [scene["author"].email]]
+    assert notice.subject == "[Hearth] A message about your Hearth account"
+    assert "muted you in one of your groups until" in notice.body
+    assert "read along" in notice.body
+    for secret in (scene["group"].title, "pathetic", scene["reporter"].display_name, "Cooling off"):
+        assert secret not in notice.body and secret not in notice.subject
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.account_suspend(
+            actor=staff_user, user=scene["author"], reason="Threats", until=None
+        )
+    assert "closed your Hearth account" in mail.outbox[-1].body
