@@ -235,3 +235,14 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.recipient_id or 'an invitee'}"
+
+
+class JobRun(models.Model):
+    """The last successful run of each periodic job, for the health endpoint."""
+
+    name = models.CharField(max_length=100, unique=True)
+    last_success_at = models.DateTimeField()
+    last_result = models.BigIntegerField(default=0, help_text="What the run counted (ids only).")
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_success_at:%Y-%m-%d %H:%M}"

@@ -9,6 +9,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.jobs import periodic
 from accounts.models import Notification
 
 # Neutral subjects: no group title, no topic, nothing from a conversation.
@@ -25,6 +26,7 @@ SUBJECTS = {
 
 
 @shared_task(name="accounts.tasks.purge_expired_sessions")
+@periodic("accounts.purge_expired_sessions")
 def purge_expired_sessions() -> int:
     """Delete login sessions past their expiry (safe to run twice: deleting is idempotent)."""
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()

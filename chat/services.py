@@ -374,3 +374,41 @@ def room_extend(*, actor: User, session_id: int, minutes: object) -> GroupSessio
 def login_revoke_sockets(*, session_key: str, reason: str) -> None:
     """Close the sockets opened under one login (the other devices stay connected)."""
     broadcast_on_commit(login_group(session_key), {"type": "person.revoked", "reason": reason})
+
+
+# --- The clock, kept by workers ------------------------------------------------------------------
+
+
+def sessions_close_due(*, now: datetime | None = None) -> int:
+    """Close every room whose session has ended: one close, one audit event and one
+    ``room.closed`` per session, however many workers run this at once.
+
+    Sockets close themselves at the end anyway; this records the close, finishes attendance and
+    reaches sockets whose own timer was lost.
+    """
+    now = now or timezone.now()
+    due = GroupSession.objects.filter(
+        closed_at__isnull=True, cancelled_at__isnull=True, ends_at__lte=now
+    ).values_list("pk", "ends_at")
+    closed = 0
+    for session_id, ends_at in list(due):
+        with transaction.atomic():
+            claimed = GroupSession.objects.filter(pk=session_id, closed_at__isnull=True).update(
+                closed_at=ends_at
+            )
+            if not claimed:
+                continue  # another worker closed it
+            Attendance.objects.filter(session_id=session_id, left_at__isnull=True).update(
+                left_at=ends_at
+            )
+            session = GroupSession.objects.get(pk=session_id)
+            audit_record(
+                actor=None,
+                action=AuditAction.SESSION_CLOSED,
+                target=session,
+                group_id=session.group_id,
+                session_id=session_id,
+            )
+            broadcast_on_commit(room_group(session_id), {"type": "room.closed", "reason": "ended"})
+            closed += 1
+    return closed

@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "moderation.tasks.purge_transcripts",
         "schedule": timedelta(days=1),
     },
+    "chat.close_ended_sessions": {
+        "task": "chat.tasks.close_ended_sessions",
+        "schedule": timedelta(minutes=1),
+    },
     "moderation.expire_sanctions": {
         "task": "moderation.tasks.expire_sanctions",
         "schedule": timedelta(minutes=1),

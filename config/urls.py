@@ -11,6 +11,7 @@ urlpatterns = [
     path("guidelines/", account_views.guidelines, name="guidelines"),
     path("help/", moderation_views.help_now, name="help"),
     path("ping/", views.ping, name="ping"),
+    path("health/", views.health, name="health"),
     path("", include("groups.urls")),
     path("", include("chat.urls")),
     path("", include("moderation.urls")),

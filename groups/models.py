@@ -171,7 +171,9 @@ class GroupSession(models.Model):
     rescheduled_at = models.DateTimeField(null=True, blank=True)
     reschedule_reason = models.CharField(max_length=300, blank=True)
     closed_at = models.DateTimeField(
-        null=True, blank=True, help_text="Ended early by the facilitator."
+        null=True,
+        blank=True,
+        help_text="When the room closed: its end, or earlier if the facilitator ended it.",
     )
     extended_at = models.DateTimeField(
         null=True, blank=True, help_text="When the facilitator used the session's one extension."

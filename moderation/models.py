@@ -40,6 +40,7 @@ class AuditAction(models.TextChoices):
     SESSION_CANCELLED = "session.cancelled", "Session cancelled"
     SESSION_EXTENDED = "session.extended", "Session extended"
     SESSION_ENDED = "session.ended", "Session ended by the facilitator"
+    SESSION_CLOSED = "session.closed", "Session's room closed at its end"
     ROOM_MEMBER_MUTED = "room.member_muted", "Member muted in a room"
     ROOM_MEMBER_UNMUTED = "room.member_unmuted", "Member unmuted in a room"
     ROOM_MEMBER_REMOVED = "room.member_removed", "Member removed from a room"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from accounts.jobs import periodic
 from moderation.retention import transcripts_purge
 from moderation.services import sanctions_expire
 
 
 @shared_task(name="moderation.tasks.purge_transcripts")
+@periodic("moderation.purge_transcripts")
 def purge_transcripts() -> int:
     return transcripts_purge()
 
 
 @shared_task(name="moderation.tasks.expire_sanctions")
+@periodic("moderation.expire_sanctions")
 def expire_sanctions() -> int:
     return sanctions_expire()
