@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from celery import shared_task
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -51,10 +53,13 @@ def send_notification(notification_id: int) -> bool:
     address = recipient.email if recipient is not None else notification.email
     if not address or (recipient is not None and not recipient.is_active):
         return False
-    body = render_to_string(
-        f"emails/{notification.kind}.txt",
-        {"notification": notification, "recipient": recipient, "site_url": settings.SITE_URL},
-    )
+    # Times in the email are shown in the recipient's zone (templates use the active zone).
+    zone = ZoneInfo(recipient.time_zone if recipient is not None and recipient.time_zone else "UTC")
+    with timezone.override(zone):
+        body = render_to_string(
+            f"emails/{notification.kind}.txt",
+            {"notification": notification, "recipient": recipient, "site_url": settings.SITE_URL},
+        )
     try:
         send_mail(
             settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + SUBJECTS[notification.kind],

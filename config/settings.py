@@ -203,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "moderation.tasks.purge_transcripts",
         "schedule": timedelta(days=1),
     },
+    "groups.send_due_reminders": {
+        "task": "groups.tasks.send_due_reminders",
+        "schedule": timedelta(minutes=1),
+    },
     "chat.close_ended_sessions": {
         "task": "chat.tasks.close_ended_sessions",
         "schedule": timedelta(minutes=1),

@@ -389,3 +389,59 @@ class CalendarFeed(models.Model):
 
     def __str__(self) -> str:
         return f"Calendar feed of {self.user_id}"
+
+
+def _unsubscribe_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class ReminderPreference(models.Model):
+    """Which reminders a person wants. No row means the defaults (both on)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_preference"
+    )
+    day_before = models.BooleanField(default=True, help_text="24 hours before each session.")
+    quarter_hour = models.BooleanField(default=True, help_text="15 minutes before each session.")
+    unsubscribe_token = models.CharField(max_length=64, unique=True, default=_unsubscribe_token)
+
+    def __str__(self) -> str:
+        return f"Reminder choices of {self.user_id}"
+
+    def wants(self, lead_minutes: int) -> bool:
+        return self.day_before if lead_minutes == Reminder.Lead.DAY else self.quarter_hour
+
+
+class Reminder(models.Model):
+    """One reminder owed to one person for one session at one lead time. The unique constraint
+    makes it exist once; the sweep claims it with SKIP LOCKED so it is sent once."""
+
+    class Lead(models.IntegerChoices):
+        DAY = 24 * 60, "24 hours before"
+        QUARTER = 15, "15 minutes before"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="reminders")
+    lead_minutes = models.PositiveIntegerField(choices=Lead.choices)
+    due_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "session", "lead_minutes"],
+                name="reminder_once_per_person_session_lead",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(sent_at__isnull=True, skipped_at__isnull=True),
+                name="reminder_pending_due",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Reminder {self.lead_minutes} min for session {self.session_id} to {self.user_id}"

@@ -47,5 +47,11 @@ urlpatterns = [
     path("schedule/", views.my_schedule, name="my_schedule"),
     path("facilitate/", views.dashboard, name="dashboard"),
     path("calendar/", calendar_views.calendar_settings, name="calendar_settings"),
+    path("reminders/", views.reminder_settings, name="reminder_settings"),
+    path(
+        "reminders/unsubscribe/<str:token>/",
+        views.reminders_unsubscribe,
+        name="reminders_unsubscribe",
+    ),
     path("calendar/<str:token>.ics", calendar_views.feed, name="calendar_feed"),
 ]

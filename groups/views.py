@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.exceptions import ServiceError
@@ -29,7 +30,8 @@ from groups.forms import (
     ScheduleForm,
     initial_for_session,
 )
-from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
+from groups.models import Enrollment, GroupSession, Invitation, ReminderPreference, TherapyGroup
+from groups.reminders import preference_for
 from groups.scheduling import to_local
 
 
@@ -487,3 +489,29 @@ def co_facilitator_remove(request: HttpRequest, slug: str, user_id: int) -> Http
         return redirect("groups:dashboard")
     messages.success(request, f"{colleague.display_name} no longer co-facilitates this group.")
     return redirect("groups:manage", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reminder_settings(request: HttpRequest) -> HttpResponse:
+    """Choose which session reminders to get."""
+    preference = preference_for(request.user)
+    if request.method == "POST":
+        preference.day_before = bool(request.POST.get("day_before"))
+        preference.quarter_hour = bool(request.POST.get("quarter_hour"))
+        preference.save(update_fields=["day_before", "quarter_hour"])
+        messages.success(request, "Your reminder choices are saved.")
+        return redirect("groups:reminder_settings")
+    return render(request, "groups/reminders.html", {"preference": preference})
+
+
+@csrf_exempt  # one-click unsubscribe (RFC 8058): mail clients POST without our form
+@require_http_methods(["GET", "POST"])
+def reminders_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """Stop all session reminders, from the link in any reminder (no login needed)."""
+    preference = get_object_or_404(ReminderPreference, unsubscribe_token=token)
+    if request.method == "POST":
+        preference.day_before = preference.quarter_hour = False
+        preference.save(update_fields=["day_before", "quarter_hour"])
+        return render(request, "groups/unsubscribed.html")
+    return render(request, "groups/unsubscribe.html", {"token": token})

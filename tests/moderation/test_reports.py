@@ -321,3 +321,22 @@ def test_the_person_affected_is_told_in_plain_words_without_group_or_content(
             actor=staff_user, user=scene["author"], reason="Threats", until=None
         )
     assert "closed your Hearth account" in mail.outbox[-1].body
+
+
+def test_a_mute_email_gives_the_end_time_in_the_recipients_zone(
+    scene, therapist, django_capture_on_commit_callbacks
+):
+    from datetime import UTC, datetime
+
+    scene["author"].time_zone = "Asia/Tokyo"
+    scene["author"].save(update_fields=["time_zone"])
+    until = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)  # 21:00 in Tokyo
+    with django_capture_on_commit_callbacks(execute=True):
+        services.report_mute(
+            actor=scene["author"].__class__.objects.get(pk=therapist.pk),
+            report=file(scene),
+            reason="Pause",
+            until=until,
+        )
+    [notice] = [m for m in mail.outbox if m.to == [scene["author"].email]]
+    assert "10 January 2027, 21:00 JST" in notice.body

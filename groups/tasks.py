@@ -1,0 +1,21 @@
+"""Periodic group jobs (scheduled in settings.CELERY_BEAT_SCHEDULE)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts.jobs import periodic
+from groups.reminders import reminders_send_due
+
+
+@shared_task(
+    name="groups.tasks.send_due_reminders",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    time_limit=600,
+    soft_time_limit=540,
+)
+@periodic("groups.send_due_reminders")
+def send_due_reminders() -> int:
+    """Idempotent (each reminder is claimed in the database), so it may be redelivered."""
+    return reminders_send_due().sent

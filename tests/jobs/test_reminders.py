@@ -1,0 +1,167 @@
+"""Reminders: one per person, session and lead time; sent once; never late; neutral; honoured
+unsubscribes."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from groups.models import GroupSession, Reminder, ReminderPreference
+from groups.reminders import reminders_send_due
+from groups.services import enrollment_withdraw, session_cancel
+from tests.factories import make_group, make_member, make_session
+
+
+def soon(session, minutes_from_now: float) -> GroupSession:
+    start = timezone.now() + timedelta(minutes=minutes_from_now)
+    GroupSession.objects.filter(pk=session.pk).update(
+        starts_at=start, ends_at=start + timedelta(hours=1)
+    )
+    session.refresh_from_db()
+    return session
+
+
+@pytest.fixture
+def setup(therapist):
+    group = make_group(therapist, title="Anxiety circle")
+    members = [
+        make_member(group, time_zone=tz).user for tz in ("Europe/London", "America/New_York")
+    ]
+    session = soon(make_session(group, days_ahead=10), 10)  # inside the 15-minute window
+    return group, members, session
+
+
+@pytest.mark.django_db
+def test_each_member_gets_each_due_reminder_once(setup):
+    _group, members, _session = setup
+    first = reminders_send_due()
+    again = reminders_send_due()
+    # Both lead times are due (the 24-hour one too: the session is within a day).
+    assert (first.sent, again.sent, again.created) == (4, 0, 4)
+    assert Reminder.objects.filter(sent_at__isnull=False).count() == 4
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        u.email for u in members for _ in range(2)
+    )
+
+
+@pytest.mark.django_db
+def test_the_email_is_neutral_in_the_recipients_zone_with_one_click_unsubscribe(setup):
+    group, members, session = setup
+    reminders_send_due()
+    quarter = [m for m in mail.outbox if "15 minutes" in m.subject and m.to == [members[1].email]]
+    [email] = quarter
+    assert email.subject == "[Hearth] Your group session starts in 15 minutes"
+    local = session.starts_at.astimezone(__import__("zoneinfo").ZoneInfo("America/New_York"))
+    assert local.strftime("%H:%M") in email.body and "America/New_York" in email.body
+    for secret in (group.title, group.topic.name, members[0].email, members[0].display_name):
+        assert secret not in email.body and secret not in email.subject
+    assert "token" not in email.body.lower().replace("unsubscribe", "")
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert email.extra_headers["List-Unsubscribe"].startswith("<http")
+    assert email.to == [members[1].email] and not email.cc and not email.bcc
+
+
+@pytest.mark.django_db
+def test_one_click_unsubscribe_is_honoured(client, setup):
+    group, members, _session = setup
+    reminders_send_due()
+    email = mail.outbox[0]
+    url = email.extra_headers["List-Unsubscribe"].strip("<>").split("127.0.0.1:8000", 1)[-1]
+    assert client.get(url).status_code == 200
+    assert client.post(url).status_code == 200  # what a mail client's one-click does
+    person = next(u for u in members if u.email == email.to[0])
+    preference = ReminderPreference.objects.get(user=person)
+    assert (preference.day_before, preference.quarter_hour) == (False, False)
+    mail.outbox.clear()
+    later = soon(make_session(group, days_ahead=12), 12)
+    reminders_send_due()
+    assert all(m.to != [person.email] for m in mail.outbox)
+    assert Reminder.objects.filter(user=person, session=later).count() == 0
+
+
+@pytest.mark.django_db
+def test_a_person_turns_off_one_lead_time(client, setup):
+    _group, members, _session = setup
+    client.force_login(members[0])
+    client.post(reverse("groups:reminder_settings"), {"quarter_hour": "on"})
+    reminders_send_due()
+    leads = sorted(
+        Reminder.objects.filter(user=members[0], sent_at__isnull=False).values_list(
+            "lead_minutes", flat=True
+        )
+    )
+    assert leads == [15]
+
+
+@pytest.mark.django_db
+def test_no_reminders_for_cancelled_sessions_withdrawn_or_suspended_people(therapist, setup):
+    group, members, _session = setup
+    reminders_send_due(now=timezone.now() - timedelta(hours=1))  # nothing due yet for 15-min
+    Reminder.objects.all().delete()
+    from groups.models import Enrollment
+
+    enrollment_withdraw(actor=members[0], enrollment=Enrollment.objects.get(user=members[0]))
+    members[1].suspended_until = timezone.now() + timedelta(days=1)
+    members[1].save(update_fields=["suspended_until"])
+    result = reminders_send_due()
+    assert result.sent == 0
+    assert set(Reminder.objects.values_list("skip_reason", flat=True)) <= {"suspended"}
+    other = soon(make_session(group, days_ahead=14), 14)
+    session_cancel(
+        actor=therapist, session=other, reason="Unwell"
+    ) if other.starts_at > timezone.now() else None
+    assert reminders_send_due().sent == 0
+
+
+@pytest.mark.django_db
+def test_a_reminder_due_while_workers_were_down_is_skipped_once_its_session_started(setup):
+    _group, members, session = setup
+    reminders_send_due(now=timezone.now() - timedelta(days=2))  # creates nothing: not due then
+    Reminder.objects.create(
+        user=members[0],
+        session=session,
+        lead_minutes=15,
+        due_at=session.starts_at - timedelta(minutes=15),
+    )
+    GroupSession.objects.filter(pk=session.pk).update(
+        starts_at=timezone.now() - timedelta(minutes=1),
+        ends_at=timezone.now() + timedelta(minutes=59),
+    )
+    result = reminders_send_due()
+    assert result.sent == 0
+    assert Reminder.objects.get(user=members[0], lead_minutes=15).skip_reason == "started"
+    assert mail.outbox == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sweeps_at_once_send_each_reminder_once(request):
+    therapist = request.getfixturevalue("therapist")
+    group = make_group(therapist)
+    for _ in range(15):
+        make_member(group)
+    soon(make_session(group, days_ahead=10), 10)
+    start = threading.Barrier(2)
+    sent: list[int] = []
+
+    def sweep():
+        try:
+            start.wait()
+            sent.append(reminders_send_due().sent)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(sent) == 30
+    assert len(mail.outbox) == 30
+    assert len({(m.to[0], m.subject) for m in mail.outbox}) == 30
