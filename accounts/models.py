@@ -204,6 +204,8 @@ class Notification(models.Model):
         REPORT_NEEDS_REVIEW = "report_needs_review", "A report needs review"
         REPORT_HANDLED = "report_handled", "Your report was handled"
         MODERATION_NOTICE = "moderation_notice", "A moderation decision about you"
+        ROOM_OPEN = "room_open", "A room you lead is open"
+        CRISIS_ALERT = "crisis_alert", "Someone in your group may need support"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -24,6 +24,8 @@ SUBJECTS = {
     Notification.Kind.REPORT_NEEDS_REVIEW: "A report needs your attention on Hearth",
     Notification.Kind.REPORT_HANDLED: "Thank you: your report has been handled",
     Notification.Kind.MODERATION_NOTICE: "A message about your Hearth account",
+    Notification.Kind.ROOM_OPEN: "A session you lead is opening",
+    Notification.Kind.CRISIS_ALERT: "Someone in your group may need support",
 }
 
 

@@ -207,6 +207,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.send_due_reminders",
         "schedule": timedelta(minutes=1),
     },
+    "groups.announce_opening_rooms": {
+        "task": "groups.tasks.announce_opening_rooms",
+        "schedule": timedelta(minutes=1),
+    },
     "chat.close_ended_sessions": {
         "task": "chat.tasks.close_ended_sessions",
         "schedule": timedelta(minutes=1),

@@ -175,6 +175,9 @@ class GroupSession(models.Model):
         blank=True,
         help_text="When the room closed: its end, or earlier if the facilitator ended it.",
     )
+    opening_notice_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the facilitators were told the room opened."
+    )
     extended_at = models.DateTimeField(
         null=True, blank=True, help_text="When the facilitator used the session's one extension."
     )

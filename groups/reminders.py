@@ -163,3 +163,41 @@ def reminders_send_due(*, now: datetime | None = None, limit: int = 5000) -> Swe
             reminder.save(update_fields=["sent_at"])
             result.sent += 1
     return result
+
+
+def rooms_announce_opening(*, now: datetime | None = None) -> int:
+    """Tell the facilitators of each session whose room has just opened, once per session."""
+    from accounts.models import Notification
+    from accounts.notifications import notify
+    from groups import rights
+    from groups.models import TherapyGroupUserObjectPermission
+
+    now = now or timezone.now()
+    candidates = GroupSession.objects.filter(
+        opening_notice_at__isnull=True,
+        cancelled_at__isnull=True,
+        closed_at__isnull=True,
+        starts_at__gt=now,
+        starts_at__lte=now + timedelta(minutes=60),
+    ).values_list("pk", "group_id", "starts_at", "room_opens_minutes")
+    told = 0
+    for session_id, group_id, starts_at, lead in list(candidates):
+        if starts_at - timedelta(minutes=lead) > now:
+            continue  # not open yet
+        with transaction.atomic():
+            if not GroupSession.objects.filter(
+                pk=session_id, opening_notice_at__isnull=True
+            ).update(opening_notice_at=now):
+                continue  # another worker told them
+            holders = TherapyGroupUserObjectPermission.objects.filter(
+                content_object_id=group_id, permission__codename=rights.FACILITATE
+            ).values_list("user_id", flat=True)
+            for user in User.objects.filter(pk__in=holders, is_active=True):
+                notify(
+                    kind=Notification.Kind.ROOM_OPEN,
+                    recipient=user,
+                    group_id=group_id,
+                    session_id=session_id,
+                )
+            told += 1
+    return told

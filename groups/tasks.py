@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from accounts.jobs import periodic
-from groups.reminders import reminders_send_due
+from groups.reminders import reminders_send_due, rooms_announce_opening
 
 
 @shared_task(
@@ -19,3 +19,10 @@ from groups.reminders import reminders_send_due
 def send_due_reminders() -> int:
     """Idempotent (each reminder is claimed in the database), so it may be redelivered."""
     return reminders_send_due().sent
+
+
+@shared_task(name="groups.tasks.announce_opening_rooms", acks_late=True, reject_on_worker_lost=True)
+@periodic("groups.announce_opening_rooms")
+def announce_opening_rooms() -> int:
+    """Idempotent (each session is claimed once), so it may be redelivered."""
+    return rooms_announce_opening()

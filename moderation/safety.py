@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from accounts.models import Notification, User
+from accounts.notifications import notify
 from chat.checks import CheckOutcome
+from groups import rights
+from groups.models import TherapyGroupUserObjectPermission
 from moderation.audit import AuditAction, audit_record
 from moderation.crisis import default_detector
 from moderation.selectors import crisis_lines_by_country
@@ -33,6 +37,17 @@ def crisis_check(message: Message, access: RoomAccess) -> CheckOutcome | None:
         session_id=access.session.pk,
         details={"position": message.position},
     )
+    facilitators = TherapyGroupUserObjectPermission.objects.filter(
+        content_object_id=access.session.group_id, permission__codename=rights.FACILITATE
+    ).values_list("user_id", flat=True)
+    for user_id in facilitators:
+        notify(
+            kind=Notification.Kind.CRISIS_ALERT,
+            recipient=User(pk=user_id),
+            group_id=access.session.group_id,
+            session_id=access.session.pk,
+            object_id=message.pk,
+        )
     groups = crisis_lines_by_country(country=access.user.country)[:2]
     lines = [
         {
