@@ -64,7 +64,7 @@ def send_notification(notification_id: int) -> bool:
         )
     try:
         send_mail(
-            settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + SUBJECTS[notification.kind],
+            settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + SUBJECTS[Notification.Kind(notification.kind)],
             body,
             None,
             [address],

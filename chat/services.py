@@ -216,7 +216,7 @@ def _facilitated_session(actor: User, session_id: int) -> GroupSession:
 
 def _room_participant(session: GroupSession, participant_id: object) -> Participant:
     participant = (
-        Participant.objects.filter(session=session, pk=participant_id).first()
+        Participant.objects.filter(session=session, pk=int(str(participant_id))).first()
         if str(participant_id).isdigit()
         else None
     )
@@ -302,7 +302,9 @@ def message_hide(*, actor: User, session_id: int, position: object) -> Message:
     session = _facilitated_session(actor, session_id)
     with transaction.atomic():
         message = (
-            Message.objects.select_for_update().filter(session=session, position=position).first()
+            Message.objects.select_for_update()
+            .filter(session=session, position=int(str(position)))
+            .first()
             if str(position).isdigit()
             else None
         )

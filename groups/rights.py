@@ -7,6 +7,8 @@ silently widened; the queries go straight to the direct foreign-key permission t
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 
@@ -34,7 +36,7 @@ def has_right(*, user: User, group: TherapyGroup, right: str) -> bool:
     return right in rights_of(user=user, group=group)
 
 
-def groups_with_right(*, user: User, right: str) -> QuerySet[TherapyGroupUserObjectPermission]:
+def groups_with_right(*, user: User, right: str) -> QuerySet[Any, Any]:
     """Ids of the groups on which ``user`` holds ``right``, as a subquery.
 
     Use it as ``filter(pk__in=...)``: the database starts from this person's few rights rows

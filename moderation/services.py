@@ -258,6 +258,7 @@ def report_mute(*, actor: User, report: Report, reason: str, until: datetime) ->
             outcome=Report.Outcome.MUTED,
             action=AuditAction.REPORT_RESOLVED,
         )
+        assert report.subject is not None  # checked above
         _apply_group_mute(
             actor=actor,
             subject=report.subject,
@@ -280,9 +281,15 @@ def report_remove(*, actor: User, report: Report, reason: str) -> Report:
             outcome=Report.Outcome.REMOVED,
             action=AuditAction.REPORT_RESOLVED,
         )
-        enrollment = Enrollment.objects.filter(
-            group_id=report.group_id, user_id=report.subject_id, state__in=["active", "waitlisted"]
-        ).first()
+        enrollment = (
+            Enrollment.objects.filter(
+                group_id=report.group_id,
+                user_id=report.subject_id,
+                state__in=["active", "waitlisted"],
+            ).first()
+            if report.subject_id is not None
+            else None
+        )
         if enrollment is None:
             raise ServiceError("This person is not in the group any more.", code="not_enrolled")
         enrollment_remove(actor=actor, enrollment=enrollment, reason=reason)
@@ -329,6 +336,7 @@ def report_suspend(*, actor: User, report: Report, reason: str, until: datetime 
             outcome=Report.Outcome.SUSPENDED,
             action=AuditAction.REPORT_RESOLVED,
         )
+        assert report.subject is not None  # checked above
         account_suspend(
             actor=actor, user=report.subject, reason=reason, until=until, report=decided
         )
