@@ -2,19 +2,23 @@
 
 Creates the PostgreSQL database ``hearth_bench_rooms`` with 20 groups of 50 active members and
 one open session each, logs every member in (Django sessions written straight into the table)
-and then, in one run, measures three servers in turn, each as two processes sharing Redis (and
+and then, in one run, measures these servers in turn, each as two processes sharing Redis (and
 PostgreSQL):
 
-1. Hearth (daphne, DEBUG=0) with the default channel layer, ``RedisChannelLayer``;
-2. Hearth with ``RedisPubSubChannelLayer`` (``CHANNEL_LAYER=pubsub``);
-3. the minimal peer, ``bench/peer_relay.py`` (plain ``websockets`` + Redis pub/sub, no Django).
+1. ``core``: Hearth (daphne, DEBUG=0) with the default channel layer, ``RedisChannelLayer``;
+2. ``core-timeout``: the same with ``socket_timeout=None`` on the layer's Redis connection (the
+   known fix for redis-py 8, applied from a settings module written to a temporary folder);
+3. ``pubsub``: Hearth with ``RedisPubSubChannelLayer`` (``CHANNEL_LAYER=pubsub``);
+4. ``peer``: the minimal peer, ``bench/peer_relay.py`` (``websockets`` + Redis pub/sub, no Django).
 
-For each, 1,000 WebSocket clients connect (alternately to the two processes), then one sender
-sends 50 messages a second into one room (persisted send -> its own message back), then random
-members send at stepped total rates across the 20 rooms. Every receiver records every position
-it gets: delivery must be complete (each member gets each position exactly once), latency is
-measured from the send to every receiver. The machine is shared, so the result is the ratio of
-Hearth's highest clean rate to the peer's, measured in the same run. Run from the repository
+For each, 1,000 WebSocket clients connect (alternately to the two processes) in slices, the idle
+cost measured after each; then one sender sends 50 messages a second into one room (persisted
+send -> its own message back); then random members send at stepped total rates across the 20
+rooms. Every receiver records every position it gets: delivery must be complete (each member
+gets each position exactly once), latency is measured from the send to every receiver. If a
+Hearth server cannot hold every socket, the servers are measured again with fewer members per
+room (``--fallback-members``) in the same run. The machine is shared, so the result is the ratio
+of Hearth's highest clean rate to the peer's, measured in the same run. Run from the repository
 root::
 
     .venv/bin/python bench/rooms.py [--step-seconds 10] [--max-rate 1600] [--keep] [--no-write]
@@ -468,18 +472,24 @@ class Workers:
 
     def call(self, commands: dict[int, dict[str, Any]], timeout: float) -> dict[int, Any]:
         """Send each worker its command, wait for every answer (at most ``timeout`` s)."""
-        for number, command in commands.items():
-            self.pipes[number].send(command)
         replies: dict[int, Any] = {}
         deadline = time.monotonic() + timeout
-        for number in commands:
-            remaining = deadline - time.monotonic()
-            if not self.pipes[number].poll(max(0.0, remaining)):
-                raise BenchError(f"load worker {number} did not answer {commands[number]['cmd']}")
-            reply = self.pipes[number].recv()
+        try:
+            for number, command in commands.items():
+                self.pipes[number].send(command)
+            for number in commands:
+                remaining = deadline - time.monotonic()
+                if not self.pipes[number].poll(max(0.0, remaining)):
+                    raise BenchError(
+                        f"load worker {number} did not answer {commands[number]['cmd']} "
+                        f"within {timeout:g} s"
+                    )
+                replies[number] = self.pipes[number].recv()
+        except (EOFError, OSError) as error:
+            raise BenchError(f"a load worker died: {type(error).__name__}: {error}") from None
+        for number, reply in replies.items():
             if "error" in reply:
                 raise BenchError(f"load worker {number}: {reply['error']}")
-            replies[number] = reply
         return replies
 
     def all(self, command: dict[str, Any], timeout: float) -> dict[int, Any]:
@@ -1693,7 +1703,7 @@ def main() -> None:
         print(f"Machine: {nproc} cores; load generator and servers share them.")
         for scale in scales:
             print()
-            print("\n".join(scale_report(args, scale, "==")))
+            print("\n".join(scale_report(args, scale, "###")))
         print(f"Took {time.monotonic() - started:.0f} s.")
 
         if not args.no_write:
