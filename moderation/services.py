@@ -71,7 +71,7 @@ def report_file(
     subject: User | None = None,
     session: GroupSession | None = None,
 ) -> Report:
-    """File a report about a message or a member of ``group``.
+    """File a report about a message or a member of ``group``, or about the group itself.
 
     Anyone taking part in the group may report. "Someone may be in danger" alerts the group's
     facilitators and staff at once.
@@ -92,8 +92,6 @@ def report_file(
         subject = message.author.user if message.author else None
     if subject is not None and subject.pk == actor.pk:
         raise ServiceError("You cannot report yourself.", code="self")
-    if subject is None and message is None:
-        raise ServiceError("Please say which message or member this is about.", code="no_subject")
     with transaction.atomic():
         report = Report.objects.create(
             reporter=actor,

@@ -40,7 +40,8 @@ def help_now(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def report_new(request: HttpRequest, slug: str) -> HttpResponse:
-    """Report a message (?session=&position=) or a member (?session=&participant=)."""
+    """Report a message (?session=&position=), a member (?session=&participant=), or, with no
+    parameters, a concern about the group itself (from the group page)."""
     group = get_object_or_404(groups_visible_to(request.user), slug=slug)
     message = subject = None
     session_id = request.GET.get("session", "")
@@ -59,8 +60,8 @@ def report_new(request: HttpRequest, slug: str) -> HttpResponse:
             session__group=group,
         )
         subject = participant.user
-    else:
-        raise Http404
+    elif request.GET:
+        raise Http404  # half an address is not a report about the group
     form = ReportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -340,3 +340,16 @@ def test_a_mute_email_gives_the_end_time_in_the_recipients_zone(
         )
     [notice] = [m for m in mail.outbox if m.to == [scene["author"].email]]
     assert "10 January 2027, 21:00 JST" in notice.body
+
+
+def test_a_member_reports_a_concern_from_the_group_page(client, scene, therapist):
+    client.force_login(scene["reporter"])
+    page = client.get(reverse("groups:detail", args=[scene["group"].slug])).content.decode()
+    url = reverse("moderation:report", args=[scene["group"].slug])
+    assert f'href="{url}"' in page
+    response = client.post(url, {"reason": "other", "note": "The start times keep changing."})
+    assert response.status_code == 302
+    report = Report.objects.get()
+    assert (report.message, report.subject, report.group) == (None, None, scene["group"])
+    assert services.can_review(therapist, report)
+    assert client.get(url + "?session=1").status_code == 404
