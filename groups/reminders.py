@@ -25,7 +25,7 @@ from accounts.models import User
 from groups.models import Enrollment, GroupSession, Reminder, ReminderPreference
 
 SUBJECTS = {
-    Reminder.Lead.DAY: "Your group session is tomorrow",
+    Reminder.Lead.DAY: "Reminder: your group session is coming up",
     Reminder.Lead.QUARTER: "Your group session starts in 15 minutes",
 }
 
@@ -80,6 +80,10 @@ def _why_not(reminder: Reminder, now: datetime) -> str:
         return "cancelled"
     if session.starts_at <= now:
         return "started"  # never sent late
+    if reminder.lead_minutes > Reminder.Lead.QUARTER and session.starts_at - now <= timedelta(
+        minutes=Reminder.Lead.QUARTER
+    ):
+        return "superseded"  # the 15-minute reminder says it better now
     if not user.is_active or not user.email:
         return "inactive"
     if user.is_suspended:

@@ -42,12 +42,13 @@ def test_each_member_gets_each_due_reminder_once(setup):
     _group, members, _session = setup
     first = reminders_send_due()
     again = reminders_send_due()
-    # Both lead times are due (the 24-hour one too: the session is within a day).
-    assert (first.sent, again.sent, again.created) == (4, 0, 4)
-    assert Reminder.objects.filter(sent_at__isnull=False).count() == 4
-    assert sorted(m.to[0] for m in mail.outbox) == sorted(
-        u.email for u in members for _ in range(2)
-    )
+    # Both lead times fell due, but ten minutes before the start a "coming up" email would only
+    # repeat the 15-minute one: it is claimed and skipped, never sent, never retried.
+    assert (first.sent, first.skipped, again.sent, again.created) == (2, 2, 0, 4)
+    assert Reminder.objects.filter(sent_at__isnull=False).count() == 2
+    assert Reminder.objects.filter(skip_reason="superseded").count() == 2
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
+    assert {m.subject for m in mail.outbox} == {"[Hearth] Your group session starts in 15 minutes"}
 
 
 @pytest.mark.django_db
@@ -111,7 +112,13 @@ def test_no_reminders_for_cancelled_sessions_withdrawn_or_suspended_people(thera
     members[1].save(update_fields=["suspended_until"])
     result = reminders_send_due()
     assert result.sent == 0
-    assert set(Reminder.objects.values_list("skip_reason", flat=True)) <= {"suspended"}
+    # The withdrawn person has nothing due at all; the suspended person's 15-minute reminder is
+    # skipped for the suspension (the day-before one gave way to it, as for everyone).
+    assert dict(Reminder.objects.values_list("lead_minutes", "skip_reason")) == {
+        15: "suspended",
+        24 * 60: "superseded",
+    }
+    assert not Reminder.objects.filter(user=members[0]).exists()
     other = soon(make_session(group, days_ahead=14), 150)  # clear of the first session
     session_cancel(actor=therapist, session=other, reason="Unwell")
     assert reminders_send_due().sent == 0
@@ -161,6 +168,21 @@ def test_two_sweeps_at_once_send_each_reminder_once(request):
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    assert sum(sent) == 30
-    assert len(mail.outbox) == 30
-    assert len({(m.to[0], m.subject) for m in mail.outbox}) == 30
+    assert sum(sent) == 15  # the 15-minute reminders; the day-before ones gave way
+    assert len(mail.outbox) == 15
+    assert len({m.to[0] for m in mail.outbox}) == 15
+
+
+@pytest.mark.django_db
+def test_the_day_before_reminder_goes_out_a_day_ahead_in_plain_words(therapist):
+    group = make_group(therapist)
+    member = make_member(group, time_zone="Europe/London").user
+    session = soon(make_session(group, days_ahead=10), 23 * 60)
+    result = reminders_send_due()
+    assert result.sent == 1
+    [email] = mail.outbox
+    assert email.subject == "[Hearth] Reminder: your group session is coming up"
+    assert "your next group session is on" in email.body
+    assert email.to == [member.email]
+    assert Reminder.objects.get().lead_minutes == 24 * 60
+    assert session.pk == Reminder.objects.get().session_id
