@@ -140,16 +140,23 @@ if REDIS_URL:
     # - redis-py's asyncio pool raises past `max_connections` (default 100), so it is set for
     #   the number of sockets one process holds;
     # - `group_expiry` must outlast the longest connection: 4 h sessions, an hour's lead time
-    #   and a 15-minute extension fit well inside one day.
+    #   and a 15-minute extension fit well inside one day;
+    # - redis-py 8 reads with a 5 s timeout by default, exactly the length of the layer's
+    #   blocking pop, so a quiet channel raised TimeoutError and tore every socket down about
+    #   every five seconds (channels_redis#422). The blocking pop bounds every wait itself, so
+    #   reads have no timeout of their own (a finite one, such as 30 s, also left cancelled
+    #   receives hanging at shutdown); connecting still gives up after 5 s.
     _layer_host = {
         "address": REDIS_URL,
         "max_connections": int(os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", 1000)),
+        "socket_timeout": None,
+        "socket_connect_timeout": 5,
     }
     if os.environ.get("CHANNEL_LAYER", "core") == "pubsub":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [REDIS_URL], "prefix": "hearth"},
+                "CONFIG": {"hosts": [_layer_host], "prefix": "hearth"},
             }
         }
     else:
