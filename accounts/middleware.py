@@ -8,13 +8,14 @@ from typing import Any
 
 from allauth.mfa.models import Authenticator
 from allauth.mfa.utils import is_mfa_enabled
+from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
-from accounts.sessions import login_expired
+from accounts.sessions import activity_due, login_expired
 
 Middleware = Callable[[HttpRequest], HttpResponse]
 
@@ -36,6 +37,23 @@ class AbsoluteSessionTimeoutMiddleware:
             logout(request)
             messages.info(request, "For your safety you were logged out. Please log in again.")
             return redirect("account_login")
+        return self.get_response(request)
+
+
+class LoginActivityMiddleware:
+    """Renew a login's idle expiry and its "last seen" in the device list, at most once a
+    minute (allauth's own middleware writes on every request)."""
+
+    def __init__(self, get_response: Middleware) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.user.is_authenticated
+            and request.session.session_key
+            and activity_due(request, now=timezone.now())
+        ):
+            UserSession.objects.create_from_request(request)
         return self.get_response(request)
 
 

@@ -82,7 +82,7 @@ MIDDLEWARE = [
     "accounts.middleware.AbsoluteSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.LoginActivityMiddleware",
     "accounts.middleware.MfaRequiredMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
     "config.middleware.NoStoreForAuthenticatedMiddleware",
@@ -282,9 +282,11 @@ GUARDIAN_RENDER_403 = False
 
 # --- Sessions and cookies ------------------------------------------------------------------------
 
-# Idle timeout: the cookie lives SESSION_COOKIE_AGE seconds after the last request.
+# Idle timeout: a login ends SESSION_COOKIE_AGE seconds after its last recorded activity.
+# Activity is recorded (the session saved with a fresh expiry, and allauth's "last seen")
+# at most once a minute by accounts.middleware.LoginActivityMiddleware, not on every request.
 SESSION_COOKIE_AGE = int(os.environ.get("SESSION_IDLE_SECONDS", 30 * 60))
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ACTIVITY_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Absolute timeout: however active, a login lasts at most this long.
 SESSION_ABSOLUTE_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60))
