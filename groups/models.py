@@ -16,6 +16,9 @@ from accounts.pseudonyms import MAX_LENGTH, validate_display_name
 
 MIN_SESSION = timedelta(minutes=15)
 MAX_SESSION = timedelta(hours=4)
+MAX_EXTENSION = timedelta(minutes=15)
+# A session still under way started at most this long ago: the longest one, extended once.
+LONGEST_RUN = MAX_SESSION + MAX_EXTENSION
 
 LANGUAGES = (
     ("en", "English"),
