@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 HEARTH_PORT ?= 8000
 export HEARTH_PORT
+# Links in emails and calendars follow the port (set SITE_URL itself to override).
+SITE_URL ?= http://127.0.0.1:$(HEARTH_PORT)
+export SITE_URL
 
 .PHONY: help run test install install-dev lint format typecheck check-deploy migrate seed totp lock clean
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
+from accounts.hooks import run_role_revoked_hooks
 from accounts.models import GuidelinesAcceptance, GuidelinesVersion, TherapistApplication, User
 from accounts.pseudonyms import normalize_display_name
 from accounts.roles import Role
@@ -101,7 +102,11 @@ def role_grant(*, actor: User, user: User, role: Role) -> None:
 
 
 def role_revoke(*, actor: User, user: User, role: Role) -> None:
-    """Take a role away. Revoking the therapist role also ends peer supervision."""
+    """Take a role away. Revoking the therapist role also ends peer supervision.
+
+    What the role allowed elsewhere ends in the same transaction: the registered hooks (see
+    ``accounts.hooks``) take away, for example, the rights to lead groups.
+    """
     _require_staff(actor)
     if role == Role.STAFF and not actor.is_superuser:
         raise ServiceError("Only a superuser can remove staff.", code="forbidden")
@@ -111,9 +116,11 @@ def role_revoke(*, actor: User, user: User, role: Role) -> None:
         to_revoke = [role]
         if role == Role.THERAPIST:
             to_revoke.append(Role.PEER_SUPERVISOR)
+        revoked: set[Role] = set()
         for each in to_revoke:
             if each.value not in held:
                 continue
+            revoked.add(each)
             locked.groups.remove(role_group(each))
             if each == Role.STAFF and locked.is_staff and not locked.is_superuser:
                 locked.is_staff = False
@@ -124,6 +131,9 @@ def role_revoke(*, actor: User, user: User, role: Role) -> None:
                 target=locked,
                 details={"role": each.value},
             )
+        if revoked:
+            locked.__dict__.pop("roles", None)
+            run_role_revoked_hooks(actor=actor, user=locked, roles=frozenset(revoked))
     user.__dict__.pop("roles", None)
 
 

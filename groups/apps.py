@@ -19,3 +19,10 @@ class GroupsConfig(AppConfig):
             "groups.change_topic",
         },
     }
+
+    def ready(self) -> None:
+        from accounts.hooks import register_role_revoked_hook
+        from groups.services.groups import facilitator_rights_revoke_lapsed
+
+        # Losing the therapist or peer supervisor role ends the rights to lead groups with it.
+        register_role_revoked_hook(facilitator_rights_revoke_lapsed)

@@ -47,6 +47,11 @@ def groups_with_right(*, user: User, right: str) -> QuerySet[Any, Any]:
     ).values("content_object_id")
 
 
+def groups_with_any_right(*, user: User) -> QuerySet[Any, Any]:
+    """Ids of the groups on which ``user`` holds any right, as a subquery (see above)."""
+    return TherapyGroupUserObjectPermission.objects.filter(user=user).values("content_object_id")
+
+
 def _permissions(codenames: tuple[str, ...]) -> list[Permission]:
     return list(
         Permission.objects.filter(
@@ -66,6 +71,7 @@ def grant(*, user: User, group: TherapyGroup, rights: tuple[str, ...] = FACILITA
 
 
 def revoke(*, user: User, group: TherapyGroup, rights: tuple[str, ...] = FACILITATOR_RIGHTS) -> int:
+    """Take the rights on ``group`` away from ``user``; return how many rows went."""
     deleted, _ = TherapyGroupUserObjectPermission.objects.filter(
         user=user, content_object=group, permission__codename__in=rights
     ).delete()

@@ -8,6 +8,7 @@ from django.utils.text import slugify
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
+from accounts.roles import Role
 from groups import rights
 from groups.models import (
     TherapyGroup,
@@ -83,13 +84,16 @@ def _grant_facilitator(*, actor: User, group: TherapyGroup, user: User) -> None:
     )
 
 
-def _revoke_facilitator(*, actor: User, group: TherapyGroup, user: User) -> None:
+def _revoke_facilitator(
+    *, actor: User, group: TherapyGroup, user: User, details: dict[str, object] | None = None
+) -> None:
     if rights.revoke(user=user, group=group):
         audit_record(
             actor=actor,
             action=AuditAction.FACILITATOR_RIGHTS_REVOKED,
             target=user,
             group_id=group.pk,
+            details=details,
         )
 
 
@@ -169,6 +173,7 @@ def co_facilitator_add(*, actor: User, group: TherapyGroup, user: User) -> None:
     _require_active(actor)
     if actor.pk != group.facilitator_id:
         raise ServiceError("Only the lead facilitator can add co-facilitators.", code="forbidden")
+    _require_right(actor, group, rights.FACILITATE)  # a lead whose role was revoked is named only
     if not _may_lead(user, group.kind):
         raise ServiceError(
             f"{user.display_name} cannot co-facilitate this group: "
@@ -189,3 +194,31 @@ def co_facilitator_remove(*, actor: User, group: TherapyGroup, user: User) -> No
     with transaction.atomic():
         group.co_facilitators.remove(user)
         _revoke_facilitator(actor=actor, group=group, user=user)
+
+
+def facilitator_rights_revoke_lapsed(
+    *, actor: User, user: User, roles: frozenset[Role]
+) -> list[TherapyGroup]:
+    """Take away ``user``'s rights on every group their roles no longer let them lead.
+
+    ``accounts.services.role_revoke`` calls this (through ``accounts.hooks``) in its transaction
+    once ``roles`` are gone: a therapist struck off loses every group, a peer supervisor who is
+    no longer one loses the peer-supervision groups. One audit event per group. A lead
+    facilitator stays named on the group, holding no rights; a co-facilitator is taken off it.
+    """
+    with transaction.atomic():
+        held = rights.groups_with_any_right(user=user)
+        lapsed = [
+            group
+            for group in TherapyGroup.objects.filter(pk__in=held).order_by("pk")
+            if not _may_lead(user, group.kind)
+        ]
+        for group in lapsed:
+            group.co_facilitators.remove(user)
+            _revoke_facilitator(
+                actor=actor,
+                group=group,
+                user=user,
+                details={"reason": "role_revoked", "roles": sorted(role.value for role in roles)},
+            )
+    return lapsed

@@ -7,6 +7,7 @@ import pytest
 
 from accounts.exceptions import ServiceError
 from accounts.roles import Role
+from accounts.services import role_revoke
 from groups import rights
 from groups.services import co_facilitator_add, co_facilitator_remove, group_archive, group_update
 from moderation.models import AuditAction, AuditEvent
@@ -156,3 +157,135 @@ def test_the_outsider_cannot_reach_the_co_facilitator_urls(client, therapist, co
         == 404
     )
     assert rights.has_right(user=colleague, group=group, right=rights.FACILITATE)
+
+
+# --- Losing a role ends the rights it carried ----------------------------------------------------
+
+
+def revocations(user) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(
+            action=AuditAction.FACILITATOR_RIGHTS_REVOKED, target_id=str(user.pk)
+        ).order_by("group_id")
+    )
+
+
+def test_a_therapist_struck_off_loses_every_group_they_lead_or_co_lead(
+    client, staff_user, therapist, colleague, member
+):
+    from django.urls import reverse
+
+    led = make_group(therapist, title="Led by them")
+    therapy = make_group(therapist, title="Their therapy group", kind="therapy")
+    make_session(led, days_ahead=3)
+    make_member(led, member)
+    co_led = make_group(colleague, title="Led by a colleague")
+    co_facilitator_add(actor=colleague, group=co_led, user=therapist)
+
+    role_revoke(actor=staff_user, user=therapist, role=Role.THERAPIST)
+
+    for group in (led, therapy, co_led):
+        assert rights.rights_of(user=therapist, group=group) == frozenset()
+    assert not co_led.co_facilitators.filter(pk=therapist.pk).exists()
+    assert rights.rights_of(user=colleague, group=co_led) == frozenset(rights.FACILITATOR_RIGHTS)
+    assert [(e.actor, e.group_id, e.details) for e in revocations(therapist)] == [
+        (staff_user, group.pk, {"reason": "role_revoked", "roles": ["therapist"]})
+        for group in sorted((led, therapy, co_led), key=lambda g: g.pk)
+    ]
+    with pytest.raises(ServiceError, match="Only the group's facilitators"):
+        make_session(led, days_ahead=4)
+    led.refresh_from_db()
+    with pytest.raises(ServiceError, match="Only the group's facilitators"):
+        co_facilitator_add(actor=therapist, group=led, user=colleague)
+    assert rights.rights_of(user=colleague, group=led) == frozenset()
+
+    client.force_login(therapist)
+    for url in (
+        reverse("groups:manage", args=[led.slug]),
+        reverse("groups:schedule", args=[led.slug]),
+        reverse("groups:edit", args=[led.slug]),
+        reverse("groups:manage", args=[co_led.slug]),
+    ):
+        assert client.get(url).status_code == 404, url
+    assert "Led by them" not in client.get(reverse("groups:dashboard")).content.decode()
+
+
+def test_a_peer_supervisor_who_steps_down_keeps_the_groups_a_therapist_may_lead(
+    staff_user, peer_supervisor
+):
+    support = make_group(peer_supervisor)
+    supervision = make_group(peer_supervisor, kind="peer_supervision")
+
+    role_revoke(actor=staff_user, user=peer_supervisor, role=Role.PEER_SUPERVISOR)
+
+    assert rights.rights_of(user=peer_supervisor, group=supervision) == frozenset()
+    assert rights.rights_of(user=peer_supervisor, group=support) == frozenset(
+        rights.FACILITATOR_RIGHTS
+    )
+    [event] = revocations(peer_supervisor)
+    assert (event.actor, event.group_id, event.details) == (
+        staff_user,
+        supervision.pk,
+        {"reason": "role_revoked", "roles": ["peer_supervisor"]},
+    )
+
+
+def test_striking_off_a_peer_supervisor_ends_both_kinds_of_group(staff_user, peer_supervisor):
+    support = make_group(peer_supervisor)
+    supervision = make_group(peer_supervisor, kind="peer_supervision")
+    role_revoke(actor=staff_user, user=peer_supervisor, role=Role.THERAPIST)
+    assert [e.group_id for e in revocations(peer_supervisor)] == sorted(
+        [support.pk, supervision.pk]
+    )
+    assert {tuple(e.details["roles"]) for e in revocations(peer_supervisor)} == {
+        ("peer_supervisor", "therapist")
+    }
+
+
+def test_revoking_a_role_someone_does_not_hold_leaves_their_groups_alone(staff_user, therapist):
+    group = make_group(therapist)
+    role_revoke(actor=staff_user, user=therapist, role=Role.PEER_SUPERVISOR)
+    assert rights.rights_of(user=therapist, group=group) == frozenset(rights.FACILITATOR_RIGHTS)
+    assert revocations(therapist) == []
+
+
+def test_a_refused_revocation_takes_no_rights(therapist, colleague):
+    group = make_group(therapist)
+    with pytest.raises(ServiceError, match="Only staff"):
+        role_revoke(actor=colleague, user=therapist, role=Role.THERAPIST)
+    assert rights.rights_of(user=therapist, group=group) == frozenset(rights.FACILITATOR_RIGHTS)
+    assert revocations(therapist) == []
+
+
+def test_the_rights_go_with_the_role_when_staff_remove_it_in_the_admin(
+    client, staff_user, therapist
+):
+    from django.urls import reverse
+
+    group = make_group(therapist)
+    client.force_login(staff_user)
+    response = client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "revoke_therapist", "_selected_action": [therapist.pk]},
+        follow=True,
+    )
+    assert "Therapist role removed from 1." in response.content.decode()
+    assert rights.rights_of(user=therapist, group=group) == frozenset()
+    assert len(revocations(therapist)) == 1
+
+
+def test_a_revocation_rolled_back_keeps_the_role_and_the_rights_together(staff_user, therapist):
+    from django.db import transaction
+
+    class RolledBack(Exception):
+        pass
+
+    group = make_group(therapist)
+    with pytest.raises(RolledBack), transaction.atomic():
+        role_revoke(actor=staff_user, user=therapist, role=Role.THERAPIST)
+        assert rights.rights_of(user=therapist, group=group) == frozenset()
+        raise RolledBack
+    therapist.refresh_from_db()
+    assert therapist.has_role(Role.THERAPIST)
+    assert rights.rights_of(user=therapist, group=group) == frozenset(rights.FACILITATOR_RIGHTS)
+    assert revocations(therapist) == []
