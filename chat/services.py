@@ -297,9 +297,19 @@ def room_set_locked(*, actor: User, session_id: int, locked: bool) -> Room:
     return room
 
 
-def message_hide(*, actor: User, session_id: int, position: object) -> Message:
-    """Hide a message for everyone: they see "removed by the facilitator" in its place."""
-    session = _facilitated_session(actor, session_id)
+def message_hide(
+    *, actor: User, session_id: int, position: object, report_id: int | None = None
+) -> Message:
+    """Hide a message for everyone: they see "removed by the facilitator" in its place.
+
+    ``report_id``: hide it as the decision on that moderation report. moderation has checked
+    that ``actor`` may review the report (staff may, without rights on the group), so the
+    facilitator right is not asked again; the audit row names the report.
+    """
+    if report_id is None:
+        session = _facilitated_session(actor, session_id)
+    else:
+        session = GroupSession.objects.select_related("group").get(pk=session_id)
     with transaction.atomic():
         message = (
             Message.objects.select_for_update()
@@ -319,7 +329,8 @@ def message_hide(*, actor: User, session_id: int, position: object) -> Message:
                 target=message,
                 group_id=session.group_id,
                 session_id=session.pk,
-                details={"position": message.position},
+                details={"position": message.position}
+                | ({} if report_id is None else {"report": report_id}),
             )
             broadcast_on_commit(
                 room_group(session.pk), {"type": "message.hidden", "position": message.position}

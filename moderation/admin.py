@@ -4,8 +4,10 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from moderation.models import AuditEvent, CrisisLine, Report, Sanction
 
@@ -43,7 +45,11 @@ class CrisisLineAdmin(admin.ModelAdmin):
 
 @admin.register(Report)
 class ReportAdmin(admin.ModelAdmin):
-    """Staff see every report here; decisions are taken on the review page (audited)."""
+    """Staff see every report here; decisions are taken on the review page (audited).
+
+    Opening a report here is recorded as on the review page, and refused the same way (nobody
+    opens a report about themselves).
+    """
 
     list_display = ["created_at", "reason", "status", "outcome", "group"]
     list_filter = ["status", "reason", "outcome"]
@@ -57,6 +63,26 @@ class ReportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        from accounts.exceptions import ServiceError
+        from moderation.services import report_open
+
+        report = self.get_object(request, unquote(object_id))
+        if report is not None and request.method in ("GET", "HEAD"):
+            if not self.has_view_or_change_permission(request, report):
+                raise PermissionDenied
+            try:
+                report_open(actor=request.user, report=report)  # type: ignore[arg-type]
+            except ServiceError as refusal:
+                raise PermissionDenied(refusal.message) from refusal
+        return super().change_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Sanction)

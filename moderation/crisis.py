@@ -2,8 +2,9 @@
 
 The detector is an interface: ``PhraseListDetector`` matches a maintained list of phrases
 (``moderation/data/crisis_phrases.txt``); a better classifier can replace it by implementing
-``CrisisDetector``. A match never blocks a message: it brings help to the writer and tells the
-facilitators.
+``CrisisDetector`` and naming its class in the ``CRISIS_DETECTOR`` setting (a dotted path; the
+class is built once, with no arguments). A match never blocks a message: it brings help to the
+writer and tells the facilitators.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
+from django.conf import settings
+from django.utils.module_loading import import_string
+
 PHRASES_FILE = Path(__file__).resolve().parent / "data" / "crisis_phrases.txt"
+DEFAULT_DETECTOR = "moderation.crisis.PhraseListDetector"
 
 # Apostrophes people type: ASCII, right and left single quotes, grave and acute accents.
 _APOSTROPHES = "'\u2019\u2018`\u00b4"
@@ -62,7 +67,10 @@ class _Pattern:
 class PhraseListDetector:
     """Matches whole-word phrases from a list, ignoring case, accents and punctuation."""
 
-    def __init__(self, phrases: list[str]) -> None:
+    def __init__(self, phrases: list[str] | None = None) -> None:
+        """Match ``phrases``; by default the maintained list in ``PHRASES_FILE``."""
+        if phrases is None:
+            phrases = _phrases_in(PHRASES_FILE)
         self.patterns = [
             _Pattern(source=phrase, words=tuple(normalize(phrase)))
             for phrase in phrases
@@ -71,8 +79,7 @@ class PhraseListDetector:
 
     @classmethod
     def from_file(cls, path: Path = PHRASES_FILE) -> PhraseListDetector:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return cls([line.strip() for line in lines if line.strip() and not line.startswith("#")])
+        return cls(_phrases_in(path))
 
     def detect(self, text: str) -> CrisisSignal | None:
         words = normalize(text)
@@ -84,6 +91,17 @@ class PhraseListDetector:
         return None
 
 
+def _phrases_in(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def crisis_detector() -> CrisisDetector:
+    """The detector named by the ``CRISIS_DETECTOR`` setting (built once per path)."""
+    return _detector_at(getattr(settings, "CRISIS_DETECTOR", DEFAULT_DETECTOR))
+
+
 @cache
-def default_detector() -> CrisisDetector:
-    return PhraseListDetector.from_file()
+def _detector_at(path: str) -> CrisisDetector:
+    detector: CrisisDetector = import_string(path)()
+    return detector

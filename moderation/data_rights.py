@@ -9,8 +9,13 @@ Erasure policy (also in docs/architecture.md):
 - what they wrote is deleted: message bodies are emptied and their name in rooms and groups
   becomes "A former member"; the words of reports they filed are deleted (the reports stay,
   pseudonymised, for the people they were about);
-- credentials, email addresses, two-step login, devices, calendar feed, pending notifications
-  and their guardian rights rows are deleted.
+- credentials, email addresses, two-step login, devices, calendar feed, pending notifications,
+  reminders and reminder choices, and their guardian rights rows are deleted;
+- reports about them and sanctions on them stay, pointing at the tombstone (they are other
+  people's records of what happened); the moderators' short reasons on them are kept;
+- their audit rows stay as they are, including the client address (``ip_address``) recorded
+  with each: the audit log is append-only (a PostgreSQL trigger refuses UPDATE), so the address
+  is not cleared; it stays for as long as the audit row does.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from groups.models import (
     CalendarFeed,
     Enrollment,
     Invitation,
+    Reminder,
+    ReminderPreference,
     TherapyGroup,
     TherapyGroupUserObjectPermission,
 )
@@ -147,6 +154,8 @@ def account_erase(*, actor: User) -> User:
         TherapyGroupUserObjectPermission.objects.filter(user=user).delete()
         UserObjectPermission.objects.filter(user=user).delete()
         CalendarFeed.objects.filter(user=user).delete()
+        Reminder.objects.filter(user=user).delete()
+        ReminderPreference.objects.filter(user=user).delete()
         Notification.objects.filter(recipient=user).delete()
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()

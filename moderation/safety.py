@@ -10,7 +10,7 @@ from chat.checks import CheckOutcome
 from groups import rights
 from groups.models import TherapyGroupUserObjectPermission
 from moderation.audit import AuditAction, audit_record
-from moderation.crisis import default_detector
+from moderation.crisis import crisis_detector
 from moderation.selectors import crisis_lines_by_country
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ SUPPORT_NOTE = (
 def crisis_check(message: Message, access: RoomAccess) -> CheckOutcome | None:
     """On signs of crisis: the message is still delivered; the writer privately gets crisis
     lines; the room's facilitators get a private alert; one audit event (ids only)."""
-    if default_detector().detect(message.body) is None:
+    if crisis_detector().detect(message.body) is None:
         return None
     audit_record(
         actor=access.user,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from chat.models import Message
+from accounts.roles import Role
+from chat.models import Message, Participant
 from groups import rights
+from groups.models import Enrollment, TherapyGroup, TherapyGroupUserObjectPermission
 from moderation.models import CrisisLine, Report
 
 
@@ -30,16 +33,52 @@ def crisis_lines_by_country(*, country: str = "") -> list[tuple[str, list[Crisis
     return sorted(grouped, key=lambda pair: rank(pair[0]))
 
 
-def reports_for_reviewer(*, user: User) -> QuerySet[Report]:
-    """Open and escalated reports ``user`` may review: staff all, facilitators their groups'."""
-    from moderation.services import is_staff
+def is_staff(user: User) -> bool:
+    return user.is_active and (user.is_superuser or user.has_role(Role.STAFF))
 
-    reports = Report.objects.exclude(status=Report.Status.CLOSED).select_related("group")
+
+def takes_part(*, user: User, group: TherapyGroup) -> bool:
+    """Whether ``user`` facilitates ``group`` or holds a place in it: who may report there,
+    and see its messages on the report page."""
+    return rights.has_right(user=user, group=group, right=rights.FACILITATE) or (
+        Enrollment.objects.filter(group=group, user=user, state=Enrollment.State.ACTIVE).exists()
+    )
+
+
+def facilitates(*, user_id: int, group_id: int) -> bool:
+    return TherapyGroupUserObjectPermission.objects.filter(
+        user_id=user_id, content_object_id=group_id, permission__codename=rights.FACILITATE
+    ).exists()
+
+
+def with_subject_names(reports: QuerySet[Report]) -> QuerySet[Report]:
+    """Annotate ``subject_name``: the name the reported person uses in the group (their
+    pseudonym), or in the session's room (facilitators); never their email."""
+    in_group = Enrollment.objects.filter(
+        group_id=OuterRef("group_id"), user_id=OuterRef("subject_id")
+    ).values("pseudonym")[:1]
+    in_room = Participant.objects.filter(
+        session_id=OuterRef("session_id"), user_id=OuterRef("subject_id")
+    ).values("name")[:1]
+    return reports.annotate(subject_name=Coalesce(Subquery(in_group), Subquery(in_room)))
+
+
+def reports_for_reviewer(*, user: User) -> QuerySet[Report]:
+    """Open and escalated reports ``user`` may review: staff all, facilitators their groups'
+    open ones. Nobody sees reports about themselves; reports about a group's facilitators are
+    for staff only (see ``moderation.services.can_review``)."""
+    reports = Report.objects.exclude(status=Report.Status.CLOSED).exclude(subject=user)
     if not is_staff(user):
+        about_a_facilitator = TherapyGroupUserObjectPermission.objects.filter(
+            content_object_id=OuterRef("group_id"),
+            user_id=OuterRef("subject_id"),
+            permission__codename=rights.FACILITATE,
+        )
         reports = reports.filter(
             status=Report.Status.OPEN,
             group_id__in=rights.groups_with_right(user=user, right=rights.FACILITATE),
-        )
+        ).exclude(Exists(about_a_facilitator))
+    reports = with_subject_names(reports.select_related("group"))
     return reports.order_by("status", "created_at")  # "escalated" sorts before "open"
 
 

@@ -1,8 +1,12 @@
 """Writes for moderation: reports, the actions taken on them, and sanctions.
 
 Every action needs a short reason, tells the person affected in plain words (by a neutral email),
-tells the reporter their report was handled (never the details), and writes one audit event in
-its transaction. Facilitators act on their own groups' reports; staff on all of them.
+tells the reporter their report was handled (never the details), and writes exactly one audit
+event in its transaction: the row of its effect (message hidden, member warned, sanction applied,
+enrollment removed), which names the report in its details; dismissing and escalating write the
+report's own row. Facilitators act on their own groups' reports, except those about themselves or
+another facilitator of the group, which go to staff; staff act on all of them (but never on a
+report about themselves), without needing rights on the group.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
@@ -29,22 +34,30 @@ from groups.models import (
 from groups.services import enrollment_remove
 from moderation.audit import AuditAction, audit_record
 from moderation.models import Report, Sanction
+from moderation.selectors import facilitates, is_staff, takes_part
 
 # A permanent suspension is a date no one will reach.
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
 
 
-def is_staff(user: User) -> bool:
-    return user.is_active and (user.is_superuser or user.has_role(Role.STAFF))
-
-
 def can_review(user: User, report: Report) -> bool:
-    """Facilitators review their own groups' open reports; staff review everything."""
+    """Whether ``user`` may open and decide ``report``.
+
+    Nobody reviews a report about themselves. Staff review everything else. Facilitators review
+    their own groups' reports unless escalated or about one of the group's facilitators (those
+    are for staff, as if escalated).
+    """
+    if report.subject_id is not None and report.subject_id == user.pk:
+        return False
     if is_staff(user):
         return True
     if report.status == Report.Status.ESCALATED:
         return False
-    return rights.has_right(user=user, group=report.group, right=rights.FACILITATE)
+    if not rights.has_right(user=user, group=report.group, right=rights.FACILITATE):
+        return False
+    return report.subject_id is None or not facilitates(
+        user_id=report.subject_id, group_id=report.group_id
+    )
 
 
 def _staff() -> list[User]:
@@ -73,15 +86,13 @@ def report_file(
 ) -> Report:
     """File a report about a message or a member of ``group``, or about the group itself.
 
-    Anyone taking part in the group may report. "Someone may be in danger" alerts the group's
-    facilitators and staff at once.
+    Anyone taking part in the group may report. The group's facilitators are told, or staff
+    when the report is about a facilitator of the group (it is filed as escalated: staff decide
+    it). "Someone may be in danger" alerts the group's facilitators and staff at once.
     """
     if reason not in Report.Reason.values:
         raise ServiceError("Please choose a reason from the list.", code="reason")
-    takes_part = rights.has_right(user=actor, group=group, right=rights.FACILITATE) or (
-        Enrollment.objects.filter(group=group, user=actor, state=Enrollment.State.ACTIVE).exists()
-    )
-    if not takes_part:
+    if not takes_part(user=actor, group=group):
         raise ServiceError(
             "Only people taking part in this group can report here.", code="forbidden"
         )
@@ -92,6 +103,7 @@ def report_file(
         subject = message.author.user if message.author else None
     if subject is not None and subject.pk == actor.pk:
         raise ServiceError("You cannot report yourself.", code="self")
+    about_a_facilitator = subject is not None and facilitates(user_id=subject.pk, group_id=group.pk)
     with transaction.atomic():
         report = Report.objects.create(
             reporter=actor,
@@ -101,6 +113,8 @@ def report_file(
             subject=subject,
             reason=reason,
             note=note.strip()[:2000],
+            status=Report.Status.ESCALATED if about_a_facilitator else Report.Status.OPEN,
+            escalated_at=timezone.now() if about_a_facilitator else None,
         )
         audit_record(
             actor=actor,
@@ -108,21 +122,21 @@ def report_file(
             target=report,
             group_id=group.pk,
             session_id=session.pk if session else None,
-            details={"reason": reason},
+            details={"reason": reason} | ({"to_staff": True} if about_a_facilitator else {}),
         )
-        reviewers = _facilitators(group)
-        if reason == Report.Reason.DANGER:
-            reviewers += [person for person in _staff() if person not in reviewers]
-            if session is not None:  # facilitators in the room hear at once, not only by email
-                broadcast_on_commit(
-                    facilitators_group(session.pk),
-                    {
-                        "type": "report.alert",
-                        "position": message.position if message else None,
-                    },
-                )
-        for person in reviewers:
-            if person.pk != actor.pk:
+        danger = reason == Report.Reason.DANGER
+        told: dict[int, User] = {}
+        if danger or not about_a_facilitator:
+            told |= {person.pk: person for person in _facilitators(group)}
+        if danger or about_a_facilitator:
+            told |= {person.pk: person for person in _staff()}
+        if danger and session is not None:  # facilitators in the room hear at once, by email too
+            broadcast_on_commit(
+                facilitators_group(session.pk),
+                {"type": "report.alert", "position": message.position if message else None},
+            )
+        for person in told.values():
+            if person.pk not in (actor.pk, report.subject_id):
                 notify(
                     kind=Notification.Kind.REPORT_NEEDS_REVIEW,
                     recipient=person,
@@ -149,10 +163,11 @@ def report_open(*, actor: User, report: Report) -> Report:
     return report
 
 
-def _decide(
-    *, actor: User, report: Report, reason: str, outcome: str, action: AuditAction
-) -> Report:
-    """Close ``report`` with ``outcome``; call inside a transaction."""
+def _decide(*, actor: User, report: Report, reason: str, outcome: str) -> Report:
+    """Close ``report`` with ``outcome`` and tell the reporter; call inside a transaction.
+
+    The caller records the one audit row of the decision (its effect, naming the report).
+    """
     reason = reason.strip()
     if not reason:
         raise ServiceError("Please note a short reason.", code="reason_required")
@@ -167,14 +182,6 @@ def _decide(
     locked.closed_at = timezone.now()
     locked.closed_by = actor
     locked.save(update_fields=["status", "outcome", "decision_reason", "closed_at", "closed_by"])
-    audit_record(
-        actor=actor,
-        action=action,
-        target=locked,
-        group_id=locked.group_id,
-        session_id=locked.session_id,
-        details={"outcome": outcome},
-    )
     notify(kind=Notification.Kind.REPORT_HANDLED, recipient=locked.reporter, object_id=locked.pk)
     return locked
 
@@ -191,51 +198,70 @@ def _tell_subject(report: Report, *, code: str, until: datetime | None = None) -
         )
 
 
+def _require_subject(report: Report) -> User:
+    if report.subject is None:
+        raise ServiceError("This report is not about a member.", code="no_subject")
+    return report.subject
+
+
 def report_dismiss(*, actor: User, report: Report, reason: str) -> Report:
     with transaction.atomic():
-        return _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.DISMISSED,
-            action=AuditAction.REPORT_DISMISSED,
+        decided = _decide(
+            actor=actor, report=report, reason=reason, outcome=Report.Outcome.DISMISSED
         )
+        audit_record(
+            actor=actor,
+            action=AuditAction.REPORT_DISMISSED,
+            target=decided,
+            group_id=decided.group_id,
+            session_id=decided.session_id,
+            details={"outcome": decided.outcome},
+        )
+    return decided
 
 
 def report_hide_message(*, actor: User, report: Report, reason: str) -> Report:
-    """Hide the reported message for everyone ("removed by the facilitator")."""
+    """Hide the reported message for everyone ("removed by the facilitator"); its author is
+    told, without the message's words."""
     if report.message_id is None:
         raise ServiceError("This report is not about a message.", code="no_message")
     with transaction.atomic():
         decided = _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.MESSAGE_HIDDEN,
-            action=AuditAction.REPORT_RESOLVED,
+            actor=actor, report=report, reason=reason, outcome=Report.Outcome.MESSAGE_HIDDEN
         )
-        message = Message.objects.get(pk=report.message_id)
-        message_hide(actor=actor, session_id=message.session_id, position=message.position)
+        message = Message.objects.select_for_update().get(pk=report.message_id)
+        if message.hidden_at is None:
+            message_hide(
+                actor=actor,
+                session_id=message.session_id,
+                position=message.position,
+                report_id=decided.pk,
+            )
+        else:  # already hidden in the room: the decision is the only thing to record
+            audit_record(
+                actor=actor,
+                action=AuditAction.REPORT_RESOLVED,
+                target=decided,
+                group_id=decided.group_id,
+                session_id=decided.session_id,
+                details={"outcome": decided.outcome},
+            )
+        _tell_subject(decided, code="message_hidden")
     return decided
 
 
 def report_warn(*, actor: User, report: Report, reason: str) -> Report:
     """Warn the member: they are told a facilitator has concerns, in plain words."""
-    if report.subject_id is None:
-        raise ServiceError("This report is not about a member.", code="no_subject")
+    subject = _require_subject(report)
     with transaction.atomic():
-        decided = _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.WARNED,
-            action=AuditAction.REPORT_RESOLVED,
-        )
+        decided = _decide(actor=actor, report=report, reason=reason, outcome=Report.Outcome.WARNED)
         audit_record(
             actor=actor,
             action=AuditAction.MEMBER_WARNED,
-            target=report.subject,
-            group_id=report.group_id,
+            target=subject,
+            group_id=decided.group_id,
+            session_id=decided.session_id,
+            details={"report": decided.pk},
         )
         _tell_subject(decided, code="warned")
     return decided
@@ -243,24 +269,16 @@ def report_warn(*, actor: User, report: Report, reason: str) -> Report:
 
 def report_mute(*, actor: User, report: Report, reason: str, until: datetime) -> Report:
     """Mute the member in this group's rooms until ``until`` (they can still read)."""
-    if report.subject_id is None:
-        raise ServiceError("This report is not about a member.", code="no_subject")
+    subject = _require_subject(report)
     now = timezone.now()
     if until <= now:
         raise ServiceError("Please choose a time in the future.", code="in_the_past")
     with transaction.atomic():
-        decided = _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.MUTED,
-            action=AuditAction.REPORT_RESOLVED,
-        )
-        assert report.subject is not None  # checked above
+        decided = _decide(actor=actor, report=report, reason=reason, outcome=Report.Outcome.MUTED)
         _apply_group_mute(
             actor=actor,
-            subject=report.subject,
-            group=report.group,
+            subject=subject,
+            group=decided.group,
             until=until,
             reason=reason,
             report=decided,
@@ -270,27 +288,22 @@ def report_mute(*, actor: User, report: Report, reason: str, until: datetime) ->
 
 
 def report_remove(*, actor: User, report: Report, reason: str) -> Report:
-    """Remove the member from the group (through the groups service, which frees the place)."""
+    """Remove the member from the group (through the groups service, which frees the place
+    and tells them)."""
     with transaction.atomic():
-        decided = _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.REMOVED,
-            action=AuditAction.REPORT_RESOLVED,
-        )
+        decided = _decide(actor=actor, report=report, reason=reason, outcome=Report.Outcome.REMOVED)
         enrollment = (
             Enrollment.objects.filter(
-                group_id=report.group_id,
-                user_id=report.subject_id,
-                state__in=["active", "waitlisted"],
+                group_id=decided.group_id,
+                user_id=decided.subject_id,
+                state__in=[Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED],
             ).first()
-            if report.subject_id is not None
+            if decided.subject_id is not None
             else None
         )
         if enrollment is None:
             raise ServiceError("This person is not in the group any more.", code="not_enrolled")
-        enrollment_remove(actor=actor, enrollment=enrollment, reason=reason)
+        enrollment_remove(actor=actor, enrollment=enrollment, reason=reason, report_id=decided.pk)
     return decided
 
 
@@ -314,9 +327,12 @@ def report_escalate(*, actor: User, report: Report, reason: str) -> Report:
             session_id=locked.session_id,
         )
         for person in _staff():
-            notify(
-                kind=Notification.Kind.REPORT_NEEDS_REVIEW, recipient=person, object_id=locked.pk
-            )
+            if person.pk != locked.subject_id:
+                notify(
+                    kind=Notification.Kind.REPORT_NEEDS_REVIEW,
+                    recipient=person,
+                    object_id=locked.pk,
+                )
     return locked
 
 
@@ -324,24 +340,44 @@ def report_suspend(*, actor: User, report: Report, reason: str, until: datetime 
     """Staff only: suspend the reported person's account, for a time or for good."""
     if not is_staff(actor):
         raise ServiceError("Only staff can suspend accounts.", code="forbidden")
-    if report.subject_id is None:
-        raise ServiceError("This report is not about a member.", code="no_subject")
+    subject = _require_subject(report)
     with transaction.atomic():
         decided = _decide(
-            actor=actor,
-            report=report,
-            reason=reason,
-            outcome=Report.Outcome.SUSPENDED,
-            action=AuditAction.REPORT_RESOLVED,
+            actor=actor, report=report, reason=reason, outcome=Report.Outcome.SUSPENDED
         )
-        assert report.subject is not None  # checked above
-        account_suspend(
-            actor=actor, user=report.subject, reason=reason, until=until, report=decided
-        )
+        account_suspend(actor=actor, user=subject, reason=reason, until=until, report=decided)
     return decided
 
 
 # --- Sanctions -----------------------------------------------------------------------------------
+
+
+def _sanction_effect_sync(*, kind: str, subject_id: int, group_id: int | None) -> datetime | None:
+    """Set the fact other apps honour (``Enrollment.muted_until`` for a group mute,
+    ``User.suspended_until`` for a suspension) from the person's sanctions of that kind and
+    scope still in force: the latest end wins, and a permanent one beats any timed one.
+
+    Returns the new end (None: no longer restricted). Call inside the transaction that
+    applied or lifted a sanction; the person's row is locked here, so two changes at once
+    cannot each miss the other's sanction.
+    """
+    User.objects.select_for_update().only("pk").get(pk=subject_id)
+    now = timezone.now()
+    in_force = Sanction.objects.filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now),
+        subject_id=subject_id,
+        kind=kind,
+        lifted_at__isnull=True,
+    )
+    if kind == Sanction.Kind.GROUP_MUTE:
+        in_force = in_force.filter(group_id=group_id)
+    ends = list(in_force.values_list("ends_at", flat=True))
+    end = None if not ends else FOREVER if None in ends else max(e for e in ends if e)
+    if kind == Sanction.Kind.GROUP_MUTE:
+        Enrollment.objects.filter(group_id=group_id, user_id=subject_id).update(muted_until=end)
+    else:
+        User.objects.filter(pk=subject_id).update(suspended_until=end)
+    return end
 
 
 def _apply_group_mute(
@@ -359,17 +395,18 @@ def _apply_group_mute(
         group=group,
         starts_at=timezone.now(),
         ends_at=until,
-        reason=reason[:300],
+        reason=reason.strip()[:300],
         created_by=actor,
         report=report,
     )
-    Enrollment.objects.filter(group=group, user=subject).update(muted_until=until)
+    _sanction_effect_sync(kind=sanction.kind, subject_id=subject.pk, group_id=group.pk)
     audit_record(
         actor=actor,
         action=AuditAction.SANCTION_APPLIED,
         target=sanction,
         group_id=group.pk,
-        details={"kind": sanction.kind, "subject": subject.pk},
+        details={"kind": sanction.kind, "subject": subject.pk}
+        | ({"report": report.pk} if report is not None else {}),
     )
     return sanction
 
@@ -378,7 +415,7 @@ def account_suspend(
     *, actor: User, user: User, reason: str, until: datetime | None, report: Report | None = None
 ) -> Sanction:
     """Suspend ``user`` until ``until`` (None: for good). Login and rooms refuse them at once;
-    their open sockets close within seconds."""
+    their open sockets close within seconds. A longer suspension already in force still holds."""
     if not is_staff(actor):
         raise ServiceError("Only staff can suspend accounts.", code="forbidden")
     if user.pk == actor.pk:
@@ -398,12 +435,16 @@ def account_suspend(
             created_by=actor,
             report=report,
         )
-        User.objects.filter(pk=user.pk).update(suspended_until=until or FOREVER)
+        _sanction_effect_sync(kind=sanction.kind, subject_id=user.pk, group_id=None)
         audit_record(
             actor=actor,
             action=AuditAction.SANCTION_APPLIED,
             target=sanction,
-            details={"kind": sanction.kind, "subject": user.pk, "permanent": until is None},
+            # A suspension covers the whole platform; one decided on a report is found with
+            # that report's group.
+            group_id=report.group_id if report is not None else None,
+            details={"kind": sanction.kind, "subject": user.pk, "permanent": until is None}
+            | ({"report": report.pk} if report is not None else {}),
         )
         notify(
             kind=Notification.Kind.MODERATION_NOTICE,
@@ -416,7 +457,11 @@ def account_suspend(
 
 
 def sanction_lift(*, actor: User | None, sanction: Sanction) -> Sanction:
-    """End a sanction now (staff, or the expiry sweep with no actor); its effect ends too."""
+    """End a sanction now (staff, or the expiry sweep with no actor).
+
+    Its effect ends too, unless another sanction of the same kind and scope still holds: the
+    effect is recomputed from those. The person is told only when they are free again.
+    """
     if actor is not None and not is_staff(actor):
         raise ServiceError("Only staff can lift sanctions.", code="forbidden")
     now = timezone.now()
@@ -426,12 +471,9 @@ def sanction_lift(*, actor: User | None, sanction: Sanction) -> Sanction:
             return locked
         locked.lifted_at, locked.lifted_by = now, actor
         locked.save(update_fields=["lifted_at", "lifted_by"])
-        if locked.kind == Sanction.Kind.GROUP_MUTE:
-            Enrollment.objects.filter(group_id=locked.group_id, user_id=locked.subject_id).update(
-                muted_until=None
-            )
-        else:
-            User.objects.filter(pk=locked.subject_id).update(suspended_until=None)
+        still_until = _sanction_effect_sync(
+            kind=locked.kind, subject_id=locked.subject_id, group_id=locked.group_id
+        )
         audit_record(
             actor=actor,
             action=AuditAction.SANCTION_LIFTED,
@@ -439,9 +481,14 @@ def sanction_lift(*, actor: User | None, sanction: Sanction) -> Sanction:
             group_id=locked.group_id,
             details={"kind": locked.kind, "subject": locked.subject_id, "expired": actor is None},
         )
-        notify(
-            kind=Notification.Kind.MODERATION_NOTICE, recipient=locked.subject, object_id=locked.pk
-        )
+        if still_until is None:
+            notify(
+                kind=Notification.Kind.MODERATION_NOTICE,
+                recipient=locked.subject,
+                group_id=locked.group_id,
+                object_id=locked.pk,
+                code="unmuted" if locked.kind == Sanction.Kind.GROUP_MUTE else "unsuspended",
+            )
     return locked
 
 

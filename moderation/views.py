@@ -16,7 +16,13 @@ from groups.selectors import groups_visible_to
 from moderation import services
 from moderation.forms import DecisionForm, ReportForm
 from moderation.models import CrisisLine, Report
-from moderation.selectors import crisis_lines_by_country, report_context, reports_for_reviewer
+from moderation.selectors import (
+    crisis_lines_by_country,
+    report_context,
+    reports_for_reviewer,
+    takes_part,
+    with_subject_names,
+)
 
 _COUNTRY_NAMES = dict(COUNTRIES) | {CrisisLine.INTERNATIONAL: "Anywhere in the world"}
 
@@ -41,8 +47,14 @@ def help_now(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def report_new(request: HttpRequest, slug: str) -> HttpResponse:
     """Report a message (?session=&position=), a member (?session=&participant=), or, with no
-    parameters, a concern about the group itself (from the group page)."""
+    parameters, a concern about the group itself (from the group page).
+
+    Only for people taking part in the group (as ``report_file`` requires): anyone else gets
+    a 404 before any message is looked up, so the page shows no one else's words.
+    """
     group = get_object_or_404(groups_visible_to(request.user), slug=slug)
+    if not takes_part(user=request.user, group=group):
+        raise Http404
     message = subject = None
     session_id = request.GET.get("session", "")
     if session_id.isdigit() and request.GET.get("position", "").isdigit():
@@ -104,7 +116,9 @@ def report_queue(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     """One report with its context (pseudonyms only), and what can be done about it."""
-    report = get_object_or_404(Report.objects.select_related("group", "message"), pk=report_id)
+    report = get_object_or_404(
+        with_subject_names(Report.objects.select_related("group", "message")), pk=report_id
+    )
     if not services.can_review(request.user, report):
         raise Http404
     form = DecisionForm(request.POST or None)

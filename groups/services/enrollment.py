@@ -199,21 +199,33 @@ def _promote(*, actor: User | None, enrollment: Enrollment, now: datetime, by_ha
 
 
 def _end_enrollment(
-    *, actor: User, enrollment: Enrollment, state: str, action: AuditAction, reason: str = ""
+    *,
+    actor: User,
+    enrollment: Enrollment,
+    state: str,
+    action: AuditAction,
+    reason: str = "",
+    report_id: int | None = None,
 ) -> Enrollment:
     with transaction.atomic():
         group = TherapyGroup.objects.select_for_update().get(pk=enrollment.group_id)
         locked = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
         if locked.state not in LIVE_STATES:
             raise ServiceError("This place has already ended.", code="not_enrolled")
-        if state == Enrollment.State.REMOVED:
+        if state == Enrollment.State.REMOVED and report_id is None:
             _require_right(actor, group, rights.VIEW_ROSTER)
         locked.state = state
         locked.waitlist_position = None
         locked.ended_at = timezone.now()
         locked.removed_reason = reason
         locked.save(update_fields=["state", "waitlist_position", "ended_at", "removed_reason"])
-        audit_record(actor=actor, action=action, target=locked, group_id=group.pk)
+        audit_record(
+            actor=actor,
+            action=action,
+            target=locked,
+            group_id=group.pk,
+            details=None if report_id is None else {"report": report_id},
+        )
         if state == Enrollment.State.REMOVED:
             notify(
                 kind=Notification.Kind.ENROLLMENT_REMOVED,
@@ -237,8 +249,15 @@ def enrollment_withdraw(*, actor: User, enrollment: Enrollment) -> Enrollment:
     )
 
 
-def enrollment_remove(*, actor: User, enrollment: Enrollment, reason: str) -> Enrollment:
-    """A facilitator removes a member (or someone waiting), with a reason."""
+def enrollment_remove(
+    *, actor: User, enrollment: Enrollment, reason: str, report_id: int | None = None
+) -> Enrollment:
+    """A facilitator removes a member (or someone waiting), with a reason.
+
+    ``report_id``: remove them as the decision on that moderation report. moderation has
+    checked that ``actor`` may review the report (staff may, without rights on the group), so
+    the roster right is not asked again; the audit row names the report.
+    """
     _require_active(actor)
     reason = reason.strip()
     if not reason:
@@ -251,6 +270,7 @@ def enrollment_remove(*, actor: User, enrollment: Enrollment, reason: str) -> En
         state=Enrollment.State.REMOVED,
         action=AuditAction.ENROLLMENT_REMOVED,
         reason=reason,
+        report_id=report_id,
     )
 
 

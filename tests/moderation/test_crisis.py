@@ -8,7 +8,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from moderation.crisis import PhraseListDetector, normalize
+from moderation.crisis import CrisisSignal, PhraseListDetector, normalize
 from moderation.models import AuditAction, AuditEvent
 from tests.chat.conftest import connect, receive_until
 
@@ -131,3 +131,27 @@ async def test_a_danger_report_during_a_session_alerts_the_facilitators_in_the_r
     assert all(e["type"] != "report.alert" for e in await drain(alice))
     for communicator in (host, alice, bob):
         await communicator.disconnect()
+
+
+class EverythingWorriesMe:
+    """A stand-in detector, chosen by the CRISIS_DETECTOR setting in the test below."""
+
+    def detect(self, text: str) -> CrisisSignal | None:
+        return CrisisSignal(phrase="anything")
+
+
+@pytest.mark.django_db
+def test_the_detector_is_chosen_by_a_setting(scene, settings):
+    from chat.services import message_post
+    from moderation.crisis import crisis_detector
+
+    assert isinstance(crisis_detector(), PhraseListDetector)
+    settings.CRISIS_DETECTOR = f"{__name__}.EverythingWorriesMe"
+    assert isinstance(crisis_detector(), EverythingWorriesMe)
+    assert crisis_detector() is crisis_detector()  # built once, not per message
+    posted = message_post(
+        actor=scene["author"], session_id=scene["session"].pk, body="Hello", client_id=uuid.uuid4()
+    )
+    [event] = AuditEvent.objects.filter(action=AuditAction.CRISIS_SIGNAL)
+    assert event.details == {"position": posted.message.position}
+    assert [notice["type"] for notice in posted.notices] == ["crisis.support"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.apps import apps
@@ -14,11 +15,18 @@ from django.utils import timezone
 from chat.models import Message
 from chat.selectors import room_access
 from chat.services import message_post, room_join
-from groups.models import Enrollment
-from moderation.models import AuditAction, AuditEvent, Report
-from moderation.services import report_file
+from groups.models import Enrollment, Reminder, ReminderPreference
+from moderation.models import AuditAction, AuditEvent, Report, Sanction
+from moderation.services import report_file, report_mute
 from tests.chat.conftest import open_session
-from tests.factories import PASSWORD, UserFactory, accept_guidelines, make_group, make_member
+from tests.factories import (
+    PASSWORD,
+    UserFactory,
+    accept_guidelines,
+    make_group,
+    make_member,
+    make_session,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +36,8 @@ MARK = "zq" + "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:8])
 
 @pytest.fixture
 def person(therapist, settings):
-    """Someone who took part: enrolled, wrote, was in a room, filed a report, applied."""
+    """Someone who took part: enrolled, wrote, was in a room, filed a report, applied, was
+    reported and muted, and had reminders due."""
     settings.CHAT_RATE_LIMIT_BURST = 1000
     from accounts.services import therapist_application_submit
 
@@ -50,7 +59,7 @@ def person(therapist, settings):
     room_join(
         access=room_access(user=other, session_id=session.pk, now=now), channel_name="p2", now=now
     )
-    message_post(
+    mine = message_post(
         actor=user, session_id=session.pk, body=f"My secret {MARK}", client_id=uuid.uuid4()
     )
     theirs = message_post(
@@ -61,6 +70,19 @@ def person(therapist, settings):
     )
     therapist_application_submit(
         actor=user, licence_number=f"LIC{MARK}", issuing_body="HCPC", jurisdiction="UK"
+    )
+    # They were reported in turn, and muted for it; and reminders were on their way to them.
+    about_them = report_file(actor=other, group=group, reason="other", message=mine.message)
+    report_mute(
+        actor=therapist, report=about_them, reason="Cooling off", until=now + timedelta(days=2)
+    )
+    upcoming = make_session(group)
+    ReminderPreference.objects.create(user=user, quarter_hour=False)
+    Reminder.objects.create(
+        user=user,
+        session=upcoming,
+        lead_minutes=Reminder.Lead.DAY,
+        due_at=upcoming.starts_at - timedelta(days=1),
     )
     return {"user": user, "group": group, "other": other, "waiting": waiting}
 
@@ -130,6 +152,12 @@ def test_closing_an_account_leaves_nothing_personal_in_the_database(client, pers
     report = Report.objects.get(reporter=user)
     assert report.note == ""
     assert Message.objects.filter(author__user=user, body="").count() == 1
+    # Reports about them and their sanctions stay, pointing at the tombstone.
+    assert Report.objects.filter(subject=user, outcome=Report.Outcome.MUTED).count() == 1
+    assert Sanction.objects.filter(subject=user, kind=Sanction.Kind.GROUP_MUTE).count() == 1
+    # Pending jobs go: no reminder is left to send them, nor their reminder choices.
+    assert not Reminder.objects.filter(user=user).exists()
+    assert not ReminderPreference.objects.filter(user=user).exists()
 
 
 def test_a_facilitator_closing_their_account_ends_their_groups(client, therapist, member):
