@@ -50,10 +50,17 @@ class GroupSessionAdmin(ReadOnlyAdmin):
 
 @admin.register(Enrollment)
 class EnrollmentAdmin(ReadOnlyAdmin):
-    list_display = ["pseudonym", "group", "state", "waitlist_position", "created_at"]
+    """Staff see who is behind a per-group name; facilitators see only the name."""
+
+    list_display = ["pseudonym", "user_email", "group", "state", "waitlist_position", "created_at"]
     list_filter = ["state"]
     search_fields = ["pseudonym", "group__title", "user__email"]
-    list_select_related = ["group"]
+    list_select_related = ["group", "user"]
+    readonly_fields = ["user_email"]
+
+    @admin.display(description="Email", ordering="user__email")
+    def user_email(self, enrollment: Enrollment) -> str:
+        return enrollment.user.email
 
 
 @admin.register(Invitation)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime, time
 from typing import Any
 
 from django import forms
 
 from accounts.places import time_zone_names
+from accounts.pseudonyms import MAX_LENGTH, normalize_display_name, validate_display_name
 from groups.models import LANGUAGES, TherapyGroup, Topic
-from groups.scheduling import MAX_SESSIONS_PER_SERIES, Recurrence
+from groups.scheduling import MAX_SESSIONS_PER_SERIES, Recurrence, last_plannable_date, today_in
 from groups.selectors import TIMES_OF_DAY, DirectoryFilters
 
 WEEKDAYS = [
@@ -76,10 +78,32 @@ class DirectoryForm(forms.Form):
 class JoinForm(forms.Form):
     pseudonym = forms.CharField(
         label="Your name in this group",
-        max_length=40,
+        max_length=MAX_LENGTH,
         required=False,
         help_text="Leave it as it is to use your display name, or choose a different one "
         "for this group only.",
+        error_messages={
+            "max_length": "Please keep your name to %(limit_value)d characters or fewer "
+            "(this one has %(show_value)d)."
+        },
+    )
+
+    def clean_pseudonym(self) -> str:
+        """The name as typed, checked by the same rules as display names (empty: use mine)."""
+        name = normalize_display_name(self.cleaned_data["pseudonym"])
+        if name:
+            validate_display_name(name)
+        return name
+
+
+def _reason_field(help_text: str) -> forms.CharField:
+    return forms.CharField(
+        max_length=300,
+        help_text=help_text,
+        error_messages={
+            "max_length": "Please keep the reason to %(limit_value)d characters or fewer "
+            "(it has %(show_value)d).",
+        },
     )
 
 
@@ -128,14 +152,48 @@ class GroupForm(forms.Form):
             del self.fields["kind"]
 
 
+DATE_ERRORS = {"invalid": "Please enter a real date, as year, month and day."}
+
+
 class SessionTimeForm(forms.Form):
+    """A wall-clock date and time in the group's ``time_zone``, from today to two years ahead.
+
+    (``date`` in these classes is the field, so annotations say ``dt.date``.)
+    """
+
     date = forms.DateField(
         label="Date",
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="In the group's time zone.",
+        help_text="In the group's time zone, from today up to two years ahead.",
+        error_messages=DATE_ERRORS,
     )
-    start = forms.TimeField(label="Start time", widget=forms.TimeInput(attrs={"type": "time"}))
+    start = forms.TimeField(
+        label="Start time",
+        widget=forms.TimeInput(attrs={"type": "time"}),
+        error_messages={"invalid": "Please enter a time of day, such as 18:30."},
+    )
     duration = forms.TypedChoiceField(label="Length", coerce=int, choices=DURATIONS, initial=60)
+
+    def __init__(self, *args: Any, time_zone: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today_in(time_zone)
+        self.last_date = last_plannable_date(time_zone)
+
+    def _check_plannable(self, value: dt.date) -> None:
+        if value < self.today:
+            raise forms.ValidationError(
+                "This date has already passed. Please choose today or a later date."
+            )
+        if value > self.last_date:
+            raise forms.ValidationError(
+                "Sessions can be planned up to two years ahead, that is until "
+                f"{self.last_date:%A %-d %B %Y}. Please choose an earlier date."
+            )
+
+    def clean_date(self) -> dt.date:
+        value: dt.date = self.cleaned_data["date"]
+        self._check_plannable(value)
+        return value
 
     def starts_local(self) -> datetime:
         return datetime.combine(self.cleaned_data["date"], self.cleaned_data["start"])
@@ -164,17 +222,32 @@ class ScheduleForm(SessionTimeForm):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text="… or the date of the last session.",
+        error_messages=DATE_ERRORS,
     )
 
+    def clean_until(self) -> dt.date | None:
+        value: dt.date | None = self.cleaned_data["until"]
+        if value is not None:
+            self._check_plannable(value)
+        return value
+
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("repeat", "once") != "once":
-            has_count, has_until = data.get("count") is not None, data.get("until") is not None
-            if has_count == has_until:
-                raise forms.ValidationError(
-                    "For a repeating series, give either the number of sessions or the last "
-                    "date (not both)."
-                )
+        super().clean()
+        data = self.cleaned_data
+        # One note per problem: when a field already says what to change, checking it
+        # against the others would only add a confusing second note.
+        if data.get("repeat", "once") == "once" or any(
+            self.has_error(name) for name in ("repeat", "count", "until")
+        ):
+            return data
+        has_count, has_until = data.get("count") is not None, data.get("until") is not None
+        if has_count == has_until:
+            raise forms.ValidationError(
+                "For a repeating series, give either the number of sessions or the last "
+                "date (not both)."
+            )
+        if has_until and "date" in data and data["until"] < data["date"]:
+            self.add_error("until", "The last date is before the first session.")
         return data
 
     def recurrence(self) -> Recurrence | None:
@@ -189,28 +262,21 @@ class ScheduleForm(SessionTimeForm):
 
 
 class RescheduleForm(SessionTimeForm):
-    reason = forms.CharField(
-        max_length=300, help_text="Members are told this, so keep it short and kind."
-    )
+    reason = _reason_field("Members are told this, so keep it short and kind.")
     rest_of_series = forms.BooleanField(
         label="Move the later sessions of this series by the same amount", required=False
     )
 
 
 class CancelForm(forms.Form):
-    reason = forms.CharField(
-        max_length=300, help_text="Members are told this, so keep it short and kind."
-    )
+    reason = _reason_field("Members are told this, so keep it short and kind.")
     rest_of_series = forms.BooleanField(
         label="Also cancel the later sessions of this series", required=False
     )
 
 
 class RemoveMemberForm(forms.Form):
-    reason = forms.CharField(
-        max_length=300,
-        help_text="Kept with the group's records. The person is told they were removed.",
-    )
+    reason = _reason_field("Kept with the group's records. The person is told they were removed.")
 
 
 class InviteForm(forms.Form):

@@ -11,11 +11,45 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import WEEKLY, rrule
+from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 
 MAX_SESSIONS_PER_SERIES = 52
 MAX_SERIES_SPAN = timedelta(days=366)
+# Sessions are planned at most this far ahead (about two years), which also keeps every date
+# far from the edges of what Python's datetime can hold.
+MAX_DAYS_AHEAD = 731
+
+
+def today_in(time_zone: str, *, now: datetime | None = None) -> date:
+    """Today's date in ``time_zone``."""
+    return (now or timezone.now()).astimezone(ZoneInfo(time_zone)).date()
+
+
+def last_plannable_date(time_zone: str, *, now: datetime | None = None) -> date:
+    """The last date in ``time_zone`` on which a session can be planned."""
+    return today_in(time_zone, now=now) + timedelta(days=MAX_DAYS_AHEAD)
+
+
+def too_far_ahead(last: date) -> ServiceError:
+    return ServiceError(
+        f"Sessions can be planned up to two years ahead, that is until {last:%A %-d %B %Y}. "
+        "Please choose an earlier date.",
+        code="too_far_ahead",
+    )
+
+
+def check_within_horizon(starts_local: list[datetime], *, time_zone: str, now: datetime) -> None:
+    """Refuse wall-clock starts in ``time_zone`` more than two years ahead of ``now``."""
+    last = last_plannable_date(time_zone, now=now)
+    if max(starts_local).date() > last:
+        raise too_far_ahead(last)
+
+
+def out_of_range() -> ServiceError:
+    """For a date so far away that the calendar arithmetic cannot even be done."""
+    return ServiceError("Please choose a date within the next two years.", code="out_of_range")
 
 
 def to_utc(local: datetime, *, time_zone: str) -> datetime:
@@ -28,13 +62,18 @@ def to_utc(local: datetime, *, time_zone: str) -> datetime:
         raise ValueError("to_utc takes a wall-clock (naive) time")
     zone = ZoneInfo(time_zone)
     aware = local.replace(tzinfo=zone, fold=0)
-    if aware.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+    try:
+        instant = aware.astimezone(UTC)
+        round_trip = instant.astimezone(zone).replace(tzinfo=None)
+    except (OverflowError, ValueError) as error:  # near year 1 or 9999
+        raise out_of_range() from error
+    if round_trip != local:
         raise ServiceError(
             f"{local:%H:%M} on {local:%A %-d %B %Y} does not exist in {time_zone}, because the "
             "clocks go forward that night. Please choose another time.",
             code="nonexistent_time",
         )
-    return aware.astimezone(UTC)
+    return instant
 
 
 def to_local(instant: datetime, *, time_zone: str) -> datetime:
@@ -83,15 +122,18 @@ class Recurrence:
                     "A series can run for at most a year. Plan the next one later.", code="until"
                 )
             until = datetime.combine(self.until, time(23, 59, 59))
-        starts = list(
-            rrule(
-                WEEKLY,
-                interval=self.interval_weeks,
-                count=self.count,
-                until=until,
-                dtstart=first_local,
+        try:
+            starts = list(
+                rrule(
+                    WEEKLY,
+                    interval=self.interval_weeks,
+                    count=self.count,
+                    until=until,
+                    dtstart=first_local,
+                )
             )
-        )
+        except (OverflowError, ValueError) as error:  # a series running past the year 9999
+            raise out_of_range() from error
         if len(starts) > MAX_SESSIONS_PER_SERIES:
             raise ServiceError(
                 f"That would make {len(starts)} sessions; a series can have at most "

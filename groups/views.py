@@ -68,22 +68,32 @@ def directory(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_safe
-def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """A group, its next sessions in my zone, seats left, and what I can do."""
+# Refusals about the chosen name belong beside the name field, with what was typed kept.
+PSEUDONYM_ERRORS = ("pseudonym", "pseudonym_taken")
+
+
+def _group_page(request: HttpRequest, slug: str, join_form: JoinForm | None = None) -> HttpResponse:
     page = selectors.group_page(viewer=request.user, slug=slug)
     if page is None:
         raise Http404
+    if join_form is None:
+        join_form = JoinForm(initial={"pseudonym": getattr(request.user, "display_name", "")})
     return render(
         request,
         "groups/group_detail.html",
         {
             "page": page,
             "group": page.group,
-            "join_form": JoinForm(initial={"pseudonym": getattr(request.user, "display_name", "")}),
+            "join_form": join_form,
             "can_manage": rights.VIEW_ROSTER in page.rights,
         },
     )
+
+
+@require_safe
+def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """A group, its next sessions in my zone, seats left, and what I can do."""
+    return _group_page(request, slug)
 
 
 @login_required
@@ -92,12 +102,16 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
     """Take a place in the group, or on its waiting list when it is full."""
     group = get_object_or_404(selectors.groups_visible_to(request.user), slug=slug)
     form = JoinForm(request.POST)
-    pseudonym = form.cleaned_data["pseudonym"] if form.is_valid() else ""
+    if not form.is_valid():
+        return _group_page(request, slug, join_form=form)
     try:
         enrollment = services.enrollment_create(
-            actor=request.user, group=group, pseudonym=pseudonym
+            actor=request.user, group=group, pseudonym=form.cleaned_data["pseudonym"]
         )
     except ServiceError as error:
+        if error.code in PSEUDONYM_ERRORS:
+            form.add_error("pseudonym", error.message)
+            return _group_page(request, slug, join_form=form)
         messages.error(request, error.message)
         if error.code == "guidelines_required":
             return redirect(f"{reverse('guidelines')}?next={group_url(group)}")
@@ -167,16 +181,23 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     if not addressed_to_me:
         raise Http404
     form = JoinForm(request.POST or None, initial={"pseudonym": request.user.display_name})
-    if request.method == "POST":
+    answer = request.POST.get("answer")
+    if request.method == "POST" and answer not in ("accept", "decline"):
+        form.add_error(None, "Please choose “Accept and join” or “No, thank you”.")
+    elif request.method == "POST" and (answer == "decline" or form.is_valid()):
         try:
-            if request.POST.get("answer") == "decline":
+            if answer == "decline":
                 services.invitation_decline(actor=request.user, invitation=invite)
                 messages.info(request, "You declined the invitation.")
                 return redirect("groups:my_schedule")
-            pseudonym = form.cleaned_data["pseudonym"] if form.is_valid() else ""
-            services.invitation_accept(actor=request.user, invitation=invite, pseudonym=pseudonym)
+            services.invitation_accept(
+                actor=request.user, invitation=invite, pseudonym=form.cleaned_data["pseudonym"]
+            )
         except ServiceError as error:
-            messages.error(request, error.message)
+            if error.code in PSEUDONYM_ERRORS:
+                form.add_error("pseudonym", error.message)
+            else:
+                messages.error(request, error.message)
             if error.code == "guidelines_required":
                 return redirect(f"{reverse('guidelines')}?next={request.path}")
         else:
@@ -270,7 +291,6 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "invite_form": InviteForm(),
             "co_facilitator_form": CoFacilitatorForm(),
             "remove_form": RemoveMemberForm(),
-            "show_emails": request.user.is_staff,
         },
     )
 
@@ -280,7 +300,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
 def schedule(request: HttpRequest, slug: str) -> HttpResponse:
     """Plan one session or a weekly series, in the group's time zone."""
     group = _managed_group(request, slug, rights.MANAGE_SESSIONS)
-    form = ScheduleForm(request.POST or None)
+    form = ScheduleForm(request.POST or None, time_zone=group.time_zone)
     if request.method == "POST" and form.is_valid():
         common = {
             "actor": request.user,
@@ -324,7 +344,11 @@ def session_reschedule(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _managed_session(request, session_id)
     local = to_local(session.starts_at, time_zone=session.group.time_zone)
     minutes = int((session.ends_at - session.starts_at).total_seconds() // 60)
-    form = RescheduleForm(request.POST or None, initial=initial_for_session(local, minutes))
+    form = RescheduleForm(
+        request.POST or None,
+        initial=initial_for_session(local, minutes),
+        time_zone=session.group.time_zone,
+    )
     if session.series_id is None:
         del form.fields["rest_of_series"]
     if request.method == "POST" and form.is_valid():
@@ -390,7 +414,12 @@ def member_remove(request: HttpRequest, slug: str, enrollment_id: int) -> HttpRe
     enrollment = _roster_enrollment(request, slug, enrollment_id)
     form = RemoveMemberForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Please note a short reason for removing them.")
+        messages.error(
+            request,
+            "Please note a short reason for removing them."
+            if form.has_error("reason", code="required")
+            else " ".join(str(note) for note in form.errors["reason"]),
+        )
     else:
         try:
             services.enrollment_remove(
@@ -456,11 +485,12 @@ def co_facilitator_add(request: HttpRequest, slug: str) -> HttpResponse:
     """The lead facilitator adds a colleague as co-facilitator, by their email address."""
     group = _managed_group(request, slug, rights.FACILITATE)
     form = CoFacilitatorForm(request.POST)
-    colleague = (
-        User.objects.filter(email__iexact=form.cleaned_data["email"], is_active=True).first()
-        if form.is_valid()
-        else None
-    )
+    if not form.is_valid():
+        messages.error(request, "Please enter your colleague's email address on Hearth.")
+        return redirect("groups:manage", slug=slug)
+    colleague = User.objects.filter(
+        email__iexact=form.cleaned_data["email"], is_active=True
+    ).first()
     if colleague is None:
         messages.error(request, "We could not find a Hearth account with that email address.")
         return redirect("groups:manage", slug=slug)

@@ -174,6 +174,12 @@ def co_facilitator_add(*, actor: User, group: TherapyGroup, user: User) -> None:
     if actor.pk != group.facilitator_id:
         raise ServiceError("Only the lead facilitator can add co-facilitators.", code="forbidden")
     _require_right(actor, group, rights.FACILITATE)  # a lead whose role was revoked is named only
+    if user.pk == group.facilitator_id:
+        raise ServiceError("You already lead this group.", code="already_leads")
+    if group.co_facilitators.filter(pk=user.pk).exists():
+        raise ServiceError(
+            f"{user.display_name} already co-facilitates this group.", code="already_co_facilitates"
+        )
     if not _may_lead(user, group.kind):
         raise ServiceError(
             f"{user.display_name} cannot co-facilitate this group: "

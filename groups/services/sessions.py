@@ -13,6 +13,7 @@ from accounts.models import Notification, User
 from accounts.notifications import notify
 from groups import rights
 from groups.models import (
+    MAX_EXTENSION,
     MAX_SESSION,
     MIN_SESSION,
     Enrollment,
@@ -20,7 +21,13 @@ from groups.models import (
     SessionSeries,
     TherapyGroup,
 )
-from groups.scheduling import Recurrence, to_local, to_utc
+from groups.scheduling import (
+    Recurrence,
+    check_within_horizon,
+    out_of_range,
+    to_local,
+    to_utc,
+)
 from groups.services._common import _require_active, _require_right
 from moderation.audit import AuditAction, audit_record
 
@@ -103,6 +110,7 @@ def series_schedule(
     room_opens_minutes: int = 10,
 ) -> list[GroupSession]:
     """Schedule a weekly series ("Tuesdays 18:00 for 8 weeks") in the group's time zone."""
+    check_within_horizon([first_start_local], time_zone=group.time_zone, now=timezone.now())
     starts = recurrence.starts(first_start_local)
     with transaction.atomic():
         series = SessionSeries.objects.create(
@@ -138,10 +146,8 @@ def _schedule(
     if not 0 <= room_opens_minutes <= 60:
         raise ServiceError("The room can open up to 60 minutes before the start.", code="lead_time")
     now = timezone.now()
-    windows = []
-    for local in starts_local:
-        start = to_utc(local, time_zone=group.time_zone)
-        windows.append((start, start + duration))
+    check_within_horizon(starts_local, time_zone=group.time_zone, now=now)
+    windows = _windows(starts_local, time_zone=group.time_zone, duration=duration)
     if windows[0][0] <= now:
         raise ServiceError("Please choose a time in the future.", code="in_the_past")
     with transaction.atomic():
@@ -174,6 +180,20 @@ def _schedule(
                 details={"series": series.pk if series else None},
             )
     return sessions
+
+
+def _windows(
+    starts_local: list[datetime], *, time_zone: str, duration: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """The (start, end) instants of wall-clock starts in ``time_zone``."""
+    windows = []
+    for local in starts_local:
+        start = to_utc(local, time_zone=time_zone)
+        try:
+            windows.append((start, start + duration))
+        except OverflowError as error:  # the very end of the calendar; the horizon prevents it
+            raise out_of_range() from error
+    return windows
 
 
 def _rest_of_series(session: GroupSession) -> list[GroupSession]:
@@ -279,13 +299,18 @@ def session_reschedule(
     now = timezone.now()
     with transaction.atomic():
         group, session = _lock_for_change(actor=actor, session=session, now=now, verb="moved")
+        check_within_horizon([starts_local], time_zone=group.time_zone, now=now)
         shift = starts_local - to_local(session.starts_at, time_zone=group.time_zone)
         targets = _rest_of_series(session) if rest_of_series else [session]
-        moves = []
-        for target in targets:
-            local = to_local(target.starts_at, time_zone=group.time_zone) + shift
-            start = to_utc(local, time_zone=group.time_zone)
-            moves.append((target, start, start + duration))
+        try:
+            locals_ = [to_local(t.starts_at, time_zone=group.time_zone) + shift for t in targets]
+        except OverflowError as error:  # the horizon above keeps this from happening
+            raise out_of_range() from error
+        check_within_horizon(locals_, time_zone=group.time_zone, now=now)
+        windows = _windows(locals_, time_zone=group.time_zone, duration=duration)
+        moves = [
+            (target, start, end) for target, (start, end) in zip(targets, windows, strict=True)
+        ]
         if moves[0][1] <= now:
             raise ServiceError("Please choose a time in the future.", code="in_the_past")
         facilitator = User.objects.select_for_update().get(pk=session.facilitator_id)
@@ -326,7 +351,7 @@ def session_reschedule(
     return [target for target, _, _ in moves]
 
 
-MAX_EXTENSION_MINUTES = 15
+MAX_EXTENSION_MINUTES = int(MAX_EXTENSION.total_seconds() // 60)
 
 
 def session_extend(*, actor: User, session: GroupSession, minutes: int) -> GroupSession:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +22,7 @@ from groups.services import (
     session_cancel,
 )
 from moderation.models import AuditAction, AuditEvent
+from tests.dates import THURSDAY, after, before, spring_forward
 from tests.factories import make_group, make_member, make_session
 
 pytestmark = pytest.mark.django_db
@@ -118,11 +119,12 @@ def test_a_weekly_london_series_keeps_its_wall_time_across_the_clocks_going_forw
     client, therapist, member
 ):
     group = make_group(therapist, time_zone="Europe/London")
-    # Thursdays 18 and 25 March 2027 are in GMT; 1 April is after the clocks go forward (28th).
+    # Two Thursdays in GMT, then one after the clocks go forward (on a Sunday).
+    thursdays = _thursdays_around(spring_forward("Europe/London"))
     sessions = series_schedule(
         actor=therapist,
         group=group,
-        first_start_local=datetime(2027, 3, 18, 18, 0),
+        first_start_local=datetime.combine(thursdays[0], time(18)),
         duration_minutes=60,
         recurrence=Recurrence(count=3),
     )
@@ -133,27 +135,34 @@ def test_a_weekly_london_series_keeps_its_wall_time_across_the_clocks_going_forw
 
     assert [start.params["TZID"] for start in starts] == ["Europe/London"] * 3
     london = [start.dt.astimezone(ZoneInfo("Europe/London")) for start in starts]
-    assert [(t.month, t.day, t.hour, t.minute) for t in london] == [
-        (3, 18, 18, 0),
-        (3, 25, 18, 0),
-        (4, 1, 18, 0),
-    ]
+    assert [(t.date(), t.hour, t.minute) for t in london] == [(day, 18, 0) for day in thursdays]
     utc = [start.dt.astimezone(UTC) for start in starts]
     assert [t.hour for t in utc] == [18, 18, 17]
     # Tokyo has no clock changes, so a member there sees the session move an hour earlier.
     tokyo = [start.dt.astimezone(TOKYO) for start in starts]
-    assert [(t.month, t.day, t.hour) for t in tokyo] == [(3, 19, 3), (3, 26, 3), (4, 2, 2)]
+    assert [(t.date(), t.hour) for t in tokyo] == [
+        (thursdays[0] + timedelta(days=1), 3),
+        (thursdays[1] + timedelta(days=1), 3),
+        (thursdays[2] + timedelta(days=1), 2),
+    ]
+
+
+def _thursdays_around(change: date) -> list[date]:
+    """The two Thursdays before a clock change (on a Sunday) and the one after it."""
+    last_before = before(change, THURSDAY)
+    return [last_before - timedelta(weeks=1), last_before, after(change, THURSDAY)]
 
 
 def test_a_weekly_new_york_series_keeps_its_wall_time_across_the_clocks_going_forward(
     client, therapist, member
 ):
     group = make_group(therapist, time_zone="America/New_York")
-    # Thursday 4 and 11 March 2027 are in EST (UTC-5); 18 March is after the change on the 14th.
+    # Two Thursdays in EST (UTC-5), then one after the clocks go forward.
+    thursdays = _thursdays_around(spring_forward("America/New_York"))
     sessions = series_schedule(
         actor=therapist,
         group=group,
-        first_start_local=datetime(2027, 3, 4, 18, 0),
+        first_start_local=datetime.combine(thursdays[0], time(18)),
         duration_minutes=60,
         recurrence=Recurrence(count=3),
     )
@@ -165,19 +174,24 @@ def test_a_weekly_new_york_series_keeps_its_wall_time_across_the_clocks_going_fo
 
     assert [start.params["TZID"] for start in starts] == ["America/New_York"] * 3
     new_york = [start.dt.astimezone(ZoneInfo("America/New_York")) for start in starts]
-    assert [(t.month, t.day, t.hour) for t in new_york] == [(3, 4, 18), (3, 11, 18), (3, 18, 18)]
+    assert [(t.date(), t.hour) for t in new_york] == [(day, 18) for day in thursdays]
     assert [end.dt.astimezone(ZoneInfo("America/New_York")).hour for end in ends] == [19] * 3
     assert [start.dt.astimezone(UTC).hour for start in starts] == [23, 23, 22]
     tokyo = [start.dt.astimezone(TOKYO) for start in starts]
-    assert [(t.month, t.day, t.hour) for t in tokyo] == [(3, 5, 8), (3, 12, 8), (3, 19, 7)]
+    assert [(t.date(), t.hour) for t in tokyo] == [
+        (thursdays[0] + timedelta(days=1), 8),
+        (thursdays[1] + timedelta(days=1), 8),
+        (thursdays[2] + timedelta(days=1), 7),
+    ]
 
 
 def test_the_vtimezone_describes_the_clock_change(client, therapist, member):
     group = make_group(therapist, time_zone="Europe/London")
+    thursdays = _thursdays_around(spring_forward("Europe/London"))
     series_schedule(
         actor=therapist,
         group=group,
-        first_start_local=datetime(2027, 3, 18, 18, 0),
+        first_start_local=datetime.combine(thursdays[0], time(18)),
         duration_minutes=60,
         recurrence=Recurrence(count=3),
     )
@@ -188,8 +202,10 @@ def test_the_vtimezone_describes_the_clock_change(client, therapist, member):
     served_zone = vtimezone.to_tz(lookup_tzid=False)
 
     assert str(vtimezone["TZID"]) == "Europe/London"
-    assert datetime(2027, 3, 25, 18, tzinfo=served_zone).utcoffset() == timedelta(0)
-    assert datetime(2027, 4, 1, 18, tzinfo=served_zone).utcoffset() == timedelta(hours=1)
+    before_change = datetime.combine(thursdays[1], time(18), tzinfo=served_zone)
+    after_change = datetime.combine(thursdays[2], time(18), tzinfo=served_zone)
+    assert before_change.utcoffset() == timedelta(0)
+    assert after_change.utcoffset() == timedelta(hours=1)
 
 
 def test_a_cancelled_session_is_kept_with_status_cancelled_and_a_higher_sequence(

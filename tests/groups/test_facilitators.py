@@ -60,6 +60,20 @@ def test_only_the_lead_adds_co_facilitators_and_only_eligible_people(therapist, 
     assert rights.rights_of(user=member, group=group) == frozenset()
 
 
+def test_the_lead_or_a_co_facilitator_cannot_be_added_twice(therapist, colleague):
+    group = make_group(therapist)
+    co_facilitator_add(actor=therapist, group=group, user=colleague)
+    granted = AuditEvent.objects.filter(action=AuditAction.FACILITATOR_RIGHTS_GRANTED).count()
+    with pytest.raises(ServiceError, match="You already lead this group"):
+        co_facilitator_add(actor=therapist, group=group, user=therapist)
+    with pytest.raises(ServiceError, match="already co-facilitates"):
+        co_facilitator_add(actor=therapist, group=group, user=colleague)
+    assert list(group.co_facilitators.all()) == [colleague]
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.FACILITATOR_RIGHTS_GRANTED).count() == granted
+    )
+
+
 def test_nobody_else_removes_a_co_facilitator(therapist, colleague, outsider):
     group = make_group(therapist)
     co_facilitator_add(actor=therapist, group=group, user=colleague)

@@ -3,6 +3,7 @@ forms explain bad input, and the flows people use work end to end."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,7 +14,15 @@ from accounts.roles import Role
 from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
 from groups.scheduling import to_local
 from groups.services import invitation_send
-from tests.factories import UserFactory, accept_guidelines, make_group, make_member, make_session
+from tests.dates import SUNDAY, before, spring_forward
+from tests.factories import (
+    UserFactory,
+    accept_guidelines,
+    add_totp,
+    make_group,
+    make_member,
+    make_session,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -142,8 +151,6 @@ def test_the_directory_lists_only_what_the_viewer_may_see(
     assert "Hidden group" not in page
     assert "Supervision circle" not in page
     therapist_view = UserFactory(roles=[Role.THERAPIST])
-    from tests.factories import add_totp
-
     add_totp(therapist_view)
     client.force_login(therapist_view)
     assert "Supervision circle" in client.get(reverse("groups:directory")).content.decode()
@@ -206,6 +213,135 @@ def test_a_bad_name_when_joining_is_explained(client, member, listed):
     assert not Enrollment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("pseudonym", "explained"),
+    [
+        ("A name far longer than the forty characters allowed", "40 characters or fewer"),
+        ("www.me.com", "looks like a web address"),
+        ("me@example.com", "looks like an email address"),
+        ("Moderator", "kept for Hearth itself"),
+    ],
+)
+def test_a_refused_name_when_joining_keeps_what_was_typed_and_enrolls_no_one(
+    client, member, listed, pseudonym, explained
+):
+    accept_guidelines(member)
+    client.force_login(member)
+    response = client.post(reverse("groups:join", args=[listed.slug]), {"pseudonym": pseudonym})
+    assert response.status_code == 200
+    form = response.context["join_form"]
+    assert explained in " ".join(form.errors["pseudonym"])
+    page = response.content.decode()
+    assert explained in page
+    assert f'value="{pseudonym}"' in page
+    assert not Enrollment.objects.exists()
+
+
+def test_a_name_already_used_in_the_group_is_explained_beside_the_name(client, member, listed):
+    make_member(listed, display_name="Morning Dove")
+    accept_guidelines(member)
+    client.force_login(member)
+    response = client.post(
+        reverse("groups:join", args=[listed.slug]), {"pseudonym": "morning dove"}
+    )
+    assert response.status_code == 200
+    assert "already uses that name" in " ".join(response.context["join_form"].errors["pseudonym"])
+    assert 'value="morning dove"' in response.content.decode()
+    assert not Enrollment.objects.filter(user=member).exists()
+
+
+@pytest.mark.parametrize(
+    ("pseudonym", "explained"),
+    [
+        ("A name far longer than the forty characters allowed", "40 characters or fewer"),
+        ("www.me.com", "looks like a web address"),
+    ],
+)
+def test_a_refused_name_when_accepting_an_invitation_keeps_what_was_typed(
+    client, therapist, member, pseudonym, explained
+):
+    group = make_group(therapist, is_closed=True, is_listed=False, title="Private group")
+    invitation = invitation_send(actor=therapist, group=group, email=member.email)
+    accept_guidelines(member)
+    client.force_login(member)
+    url = reverse("groups:invitation", args=[invitation.token])
+    response = client.post(url, {"answer": "accept", "pseudonym": pseudonym})
+    assert response.status_code == 200
+    assert explained in " ".join(response.context["form"].errors["pseudonym"])
+    assert f'value="{pseudonym}"' in response.content.decode()
+    assert not Enrollment.objects.exists()
+    invitation.refresh_from_db()
+    assert invitation.accepted_at is None
+
+
+def test_an_invitation_answer_that_is_neither_yes_nor_no_changes_nothing(client, therapist, member):
+    group = make_group(therapist, is_closed=True, is_listed=False, title="Private group")
+    invitation = invitation_send(actor=therapist, group=group, email=member.email)
+    accept_guidelines(member)
+    client.force_login(member)
+    url = reverse("groups:invitation", args=[invitation.token])
+    response = client.post(url, {"answer": "maybe", "pseudonym": "Quiet One"})
+    assert response.status_code == 200
+    assert "Please choose “Accept and join” or “No, thank you”." in response.content.decode()
+    assert not Enrollment.objects.exists()
+    invitation.refresh_from_db()
+    assert (invitation.accepted_at, invitation.declined_at) == (None, None)
+
+
+FAR_FUTURE = [
+    {"date": "9999-12-31", "start": "23:30", "repeat": "once"},
+    {"date": "9999-12-25", "start": "18:00", "repeat": "1", "count": "52"},
+]
+
+
+@pytest.mark.parametrize("data", FAR_FUTURE)
+def test_a_date_in_the_far_future_is_explained_when_planning(client, therapist, listed, data):
+    client.force_login(therapist)
+    before_count = GroupSession.objects.count()
+    response = client.post(
+        reverse("groups:schedule", args=[listed.slug]),
+        {"duration": "60", "room_opens_minutes": "10", **data},
+    )
+    assert response.status_code == 200
+    assert "up to two years ahead" in " ".join(response.context["form"].errors["date"])
+    assert 'value="9999-12' in response.content.decode()  # what was typed is kept
+    assert GroupSession.objects.count() == before_count
+
+
+def test_a_date_in_the_far_future_is_explained_when_moving_a_session(client, therapist, listed):
+    session = listed.sessions.get()
+    client.force_login(therapist)
+    response = client.post(
+        reverse("groups:session_reschedule", args=[session.pk]),
+        {"date": "9999-12-31", "start": "23:30", "duration": "60", "reason": "Later"},
+    )
+    assert response.status_code == 200
+    assert "up to two years ahead" in " ".join(response.context["form"].errors["date"])
+    moved = GroupSession.objects.get(pk=session.pk)
+    assert (moved.starts_at, moved.sequence) == (session.starts_at, session.sequence)
+
+
+def test_a_count_out_of_range_gets_one_clear_note(client, therapist, listed):
+    client.force_login(therapist)
+    day = to_local(timezone.now(), time_zone=listed.time_zone).date() + timedelta(days=10)
+    response = client.post(
+        reverse("groups:schedule", args=[listed.slug]),
+        {
+            "date": day.isoformat(),
+            "start": "18:00",
+            "duration": "60",
+            "room_opens_minutes": "10",
+            "repeat": "1",
+            "count": str(10**20),
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert list(form.errors) == ["count"]
+    assert form.non_field_errors() == []
+    assert "either the number of sessions" not in response.content.decode()
+
+
 def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client, therapist):
     client.force_login(therapist)
     response = client.post(
@@ -229,24 +365,27 @@ def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client
     assert group.transcript_retention_days == 14
     schedule_url = reverse("groups:schedule", args=[group.slug])
     assert response["Location"] == schedule_url
+    # Four Sundays at 18:00, the last on the day the clocks go forward in London.
+    change = spring_forward("Europe/London")
+    first = before(change, SUNDAY) - timedelta(weeks=2)
 
     both = client.post(
         schedule_url,
         {
-            "date": "2027-03-07",
+            "date": first.isoformat(),
             "start": "18:00",
             "duration": "60",
             "room_opens_minutes": "10",
             "repeat": "1",
             "count": "4",
-            "until": "2027-04-01",
+            "until": (first + timedelta(days=25)).isoformat(),
         },
     )
     assert "either the number of sessions or the last date" in both.content.decode()
     too_long = client.post(
         schedule_url,
         {
-            "date": "2027-03-07",
+            "date": first.isoformat(),
             "start": "18:00",
             "duration": "300",
             "room_opens_minutes": "10",
@@ -258,7 +397,7 @@ def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client
     gap = client.post(
         schedule_url,
         {
-            "date": "2027-03-28",
+            "date": change.isoformat(),
             "start": "01:30",
             "duration": "60",
             "room_opens_minutes": "10",
@@ -271,7 +410,7 @@ def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client
     response = client.post(
         schedule_url,
         {
-            "date": "2027-03-07",
+            "date": first.isoformat(),
             "start": "18:00",
             "duration": "60",
             "room_opens_minutes": "10",
@@ -283,7 +422,8 @@ def test_a_therapist_creates_a_group_and_plans_a_series_through_the_forms(client
     assert [
         to_local(s.starts_at, time_zone="Europe/London").strftime("%d %H:%M")
         for s in group.sessions.all()
-    ] == ["07 18:00", "14 18:00", "21 18:00", "28 18:00"]
+    ] == [f"{first + timedelta(weeks=week):%d} 18:00" for week in range(4)]
+    assert [s.starts_at.hour for s in group.sessions.all()] == [18, 18, 18, 17]
 
 
 def test_a_client_cannot_create_a_therapy_group(client, member):
@@ -306,15 +446,21 @@ def test_a_client_cannot_create_a_therapy_group(client, member):
     assert not TherapyGroup.objects.exists()
 
 
-def test_the_facilitator_runs_the_roster_from_the_manage_page(
-    client, therapist, listed, staff_user
-):
-    first = make_member(listed)
-    page = None
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+
+
+def test_the_facilitator_runs_the_roster_from_the_manage_page(client, therapist, listed):
+    listed.capacity = 2
+    listed.save(update_fields=["capacity"])
+    first, second = make_member(listed), make_member(listed)
+    waiting = make_member(listed)
+    assert waiting.state == Enrollment.State.WAITLISTED
     client.force_login(therapist)
     page = client.get(reverse("groups:manage", args=[listed.slug])).content.decode()
-    assert first.pseudonym in page
-    assert first.user.email not in page  # emails are for staff only
+    for enrollment in (first, second, waiting):
+        assert enrollment.pseudonym in page
+        assert enrollment.user.email not in page  # emails are for staff, in the admin
+    assert EMAIL_ADDRESS.findall(page) == []
     response = client.post(
         reverse("groups:member_remove", args=[listed.slug, first.pk]), {"reason": ""}, follow=True
     )
@@ -324,6 +470,30 @@ def test_the_facilitator_runs_the_roster_from_the_manage_page(
     )
     first.refresh_from_db()
     assert first.state == "removed"
+
+
+def test_a_staff_member_who_facilitates_sees_pseudonyms_but_no_emails_on_the_manage_page(client):
+    staff_therapist = UserFactory(roles=[Role.THERAPIST, Role.STAFF])
+    add_totp(staff_therapist)
+    group = make_group(staff_therapist, capacity=2)
+    enrollments = [make_member(group) for _ in range(3)]
+    client.force_login(staff_therapist)
+    page = client.get(reverse("groups:manage", args=[group.slug])).content.decode()
+    for enrollment in enrollments:
+        assert enrollment.pseudonym in page
+        assert enrollment.user.email not in page
+    assert EMAIL_ADDRESS.findall(page) == []
+
+
+def test_staff_see_who_is_behind_a_per_group_name_in_the_admin(client, staff_user, listed):
+    enrollment = make_member(listed)
+    client.force_login(staff_user)
+    changelist = client.get(reverse("admin:groups_enrollment_changelist")).content.decode()
+    assert enrollment.pseudonym in changelist
+    assert enrollment.user.email in changelist
+    detail = client.get(reverse("admin:groups_enrollment_change", args=[enrollment.pk]))
+    assert detail.status_code == 200
+    assert enrollment.user.email in detail.content.decode()
 
 
 def test_the_facilitator_moves_and_cancels_a_session(client, therapist, listed):
