@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -48,6 +49,71 @@ WARNING_BEFORE_END = timedelta(minutes=5)
 CLOSE_ENDED = 4000
 CLOSE_REVOKED = 4001
 CLOSE_REMOVED = 4003
+
+
+class ServerEvent(StrEnum):
+    """The type of every event a client can receive; docs/protocol.md describes each one
+    (tests/chat/test_protocol_doc.py holds the two together).
+
+    The consumer builds some itself; the others are sent to the channel layer after commit by
+    chat.services or moderation, and forwarded by the handler of the same name.
+    """
+
+    ROOM_STATE = "room.state"
+    MESSAGE = "message"
+    HISTORY_END = "history.end"
+    MESSAGE_ACK = "message.ack"
+    MESSAGE_HIDDEN = "message.hidden"
+    PARTICIPANT_MUTED = "participant.muted"
+    PARTICIPANT_REMOVED = "participant.removed"
+    PRESENCE = "presence"
+    ROOM_LOCKED = "room.locked"
+    ROOM_PINNED = "room.pinned"
+    ROOM_EXTENDED = "room.extended"
+    ROOM_WARNING = "room.warning"
+    ROOM_CLOSED = "room.closed"
+    ROOM_REVOKED = "room.revoked"
+    YOU_REMOVED = "you.removed"
+    CRISIS_SUPPORT = "crisis.support"  # a message check's private note to the sender
+    CRISIS_ALERT = "crisis.alert"
+    REPORT_ALERT = "report.alert"
+    ERROR = "error"
+
+
+# Every ``error`` code a client can receive: the consumer's own (BAD_REQUEST), room_access's
+# refusals, and the ServiceError codes of the services it calls (chat.services, and the groups
+# services behind control.end and control.extend).
+BAD_REQUEST = "bad_request"
+ERROR_CODES = frozenset(
+    {
+        BAD_REQUEST,
+        # message.send
+        "invalid_client_id",
+        "invalid_body",
+        "too_long",
+        "rate_limited",
+        "muted",
+        "not_joined",
+        # room_access
+        "not_allowed",
+        "suspended",
+        "cancelled",
+        "too_early",
+        "closed",
+        "removed",
+        "locked",
+        # hide_author and the controls
+        "no_such_person",
+        "facilitator",
+        "forbidden",
+        "no_such_message",
+        "extension_range",
+        "extended",
+        "not_open",
+        "overlap",
+        "inactive",
+    }
+)
 
 
 def _session_still_valid(session: SessionBase, user: Any) -> bool:
@@ -132,7 +198,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         session = self.access.session
         room = Room.objects.get(session=session)
         return {
-            "type": "room.state",
+            "type": ServerEvent.ROOM_STATE,
             "session": session.pk,
             "status": session.status_at(timezone.now()),
             "opens_at": session.room_opens_at.isoformat(),
@@ -165,7 +231,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 self.last_sent = message.position
             if len(page) < HISTORY_PAGE:
                 break
-        await self.send_json({"type": "history.end", "position": self.last_sent})
+        await self.send_json({"type": ServerEvent.HISTORY_END, "position": self.last_sent})
 
     # --- From the client -------------------------------------------------------------------
 
@@ -174,18 +240,18 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     ) -> None:
         """Answer frames that are not JSON text with an error instead of dropping the socket."""
         if text_data is None:
-            await self._error("bad_request", "Events are JSON text, not binary.")
+            await self._error(BAD_REQUEST, "Events are JSON text, not binary.")
             return
         try:
             content = json.loads(text_data)
         except ValueError:
-            await self._error("bad_request", "That was not valid JSON.")
+            await self._error(BAD_REQUEST, "That was not valid JSON.")
             return
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not isinstance(content, dict):
-            await self._error("bad_request", "Events are JSON objects with a type.")
+            await self._error(BAD_REQUEST, "Events are JSON objects with a type.")
             return
         kind = content.get("type")
         if kind == "message.send":
@@ -202,7 +268,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             service, arg = CONTROLS[kind]
             await self._call(service, **({arg[0]: content.get(arg[1])} if arg else {}))
         else:
-            await self._error("bad_request", "Unknown event type.")
+            await self._error(BAD_REQUEST, "Unknown event type.")
 
     def last_sent_or(self, after: Any) -> int:
         return after if isinstance(after, int) and 0 <= after <= self.last_sent else self.last_sent
@@ -221,14 +287,14 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             if error.code == "closed":
                 await self.room_closed({"reason": "ended"})
             elif error.code == "removed":
-                await self.send_json({"type": "you.removed"})
+                await self.send_json({"type": ServerEvent.YOU_REMOVED})
                 await self.close(code=CLOSE_REMOVED)
             elif error.code in ("not_allowed", "suspended"):
                 await self.close(code=CLOSE_REVOKED)
             return
         await self.send_json(
             {
-                "type": "message.ack",
+                "type": ServerEvent.MESSAGE_ACK,
                 "client_id": str(posted.message.client_id),
                 "position": posted.message.position,
                 "duplicate": not posted.created,
@@ -248,7 +314,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self._error(refusal.code, refusal.message)
 
     async def _error(self, code: str, message: str, **extra: Any) -> None:
-        await self.send_json({"type": "error", "code": code, "message": message, **extra})
+        await self.send_json({"type": ServerEvent.ERROR, "code": code, "message": message, **extra})
 
     # --- From the channel layer ------------------------------------------------------------
 
@@ -272,7 +338,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def participant_removed(self, event: dict[str, Any]) -> None:
         if event["participant"] == self.participant_id:
-            await self.send_json({"type": "you.removed"})
+            await self.send_json({"type": ServerEvent.YOU_REMOVED})
             await self.close(code=CLOSE_REMOVED)
             return
         await self.send_json(event)
@@ -289,11 +355,13 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def room_closed(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "room.closed", "reason": event.get("reason", "ended")})
+        await self.send_json(
+            {"type": ServerEvent.ROOM_CLOSED, "reason": event.get("reason", "ended")}
+        )
         await self.close(code=CLOSE_ENDED)
 
     async def person_revoked(self, event: dict[str, Any]) -> None:
-        await self.send_json({"type": "room.revoked", "reason": event.get("reason", "")})
+        await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": event.get("reason", "")})
         await self.close(code=CLOSE_REVOKED)
 
     async def crisis_alert(self, event: dict[str, Any]) -> None:
@@ -310,7 +378,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             session_id=self.session_id, now=timezone.now()
         )
         await self.channel_layer.group_send(
-            room_group(self.session_id), {"type": "presence", "people": people}
+            room_group(self.session_id), {"type": ServerEvent.PRESENCE, "people": people}
         )
 
     # --- The clock -------------------------------------------------------------------------
@@ -336,7 +404,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 ):
                     self.warned = True
                     minutes = max(1, round(remaining / 60))
-                    await self.send_json({"type": "room.warning", "minutes_left": minutes})
+                    await self.send_json(
+                        {"type": ServerEvent.ROOM_WARNING, "minutes_left": minutes}
+                    )
                 await asyncio.sleep(min(TICK_SECONDS, remaining))
                 if not await self._recheck():
                     return
@@ -345,7 +415,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     people = await database_sync_to_async(present)(
                         session_id=self.session_id, now=last_presence
                     )
-                    await self.send_json({"type": "presence", "people": people})
+                    await self.send_json({"type": ServerEvent.PRESENCE, "people": people})
         except asyncio.CancelledError:
             pass
 
@@ -370,11 +440,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.room_closed({"reason": "ended"})
             return False
         if problem == "removed":
-            await self.send_json({"type": "you.removed"})
+            await self.send_json({"type": ServerEvent.YOU_REMOVED})
             await self.close(code=CLOSE_REMOVED)
             return False
         if problem is not None:
-            await self.send_json({"type": "room.revoked", "reason": problem})
+            await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": problem})
             await self.close(code=CLOSE_REVOKED)
             return False
         if closes_at is not None:

@@ -12,6 +12,8 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
@@ -19,7 +21,7 @@ from accounts.models import User
 from chat.broadcast import broadcast_on_commit, login_group, room_group
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
-from chat.selectors import RoomAccess, RoomRefusal, message_event, room_access
+from chat.selectors import PRESENCE_TIMEOUT, RoomAccess, RoomRefusal, message_event, room_access
 from groups import rights
 from groups.models import GroupSession
 from groups.services import session_end, session_extend
@@ -109,7 +111,9 @@ def message_post(
     """Store a message at the next position of the room, then broadcast it after commit.
 
     Sending again with the same ``client_id`` stores nothing and returns the original, so a
-    client may resend freely after a reconnect.
+    client may resend freely after a reconnect. Whether the room is still open is decided again
+    under the room row's lock, which ``room_end`` takes too: once the end has committed, no
+    message is stored.
     """
     now = now or timezone.now()
     try:
@@ -148,6 +152,7 @@ def message_post(
     try:
         with transaction.atomic():
             room = Room.objects.select_for_update().get(session_id=session_id)
+            _require_still_open(session_id=session_id, now=max(now, timezone.now()))
             room.last_position += 1
             room.save(update_fields=["last_position"])
             message = Message.objects.create(
@@ -167,6 +172,23 @@ def message_post(
             raise
         return Posted(message=existing, created=False)
     return Posted(message=message, created=True, notices=notices)
+
+
+_STILL_OPEN_REFUSALS = {
+    GroupSession.Status.CLOSED: ("This session has ended.", "closed"),
+    GroupSession.Status.CANCELLED: ("This session was cancelled.", "cancelled"),
+    GroupSession.Status.UPCOMING: ("The room is not open yet.", "too_early"),
+}
+
+
+def _require_still_open(*, session_id: int, now: datetime) -> None:
+    """Refuse unless the room is open at ``now``, as committed. Call with the room row locked."""
+    session = GroupSession.objects.only(
+        "starts_at", "ends_at", "room_opens_minutes", "closed_at", "cancelled_at"
+    ).get(pk=session_id)
+    refusal = _STILL_OPEN_REFUSALS.get(session.status_at(now))
+    if refusal is not None:
+        raise ServiceError(refusal[0], code=refusal[1])
 
 
 # --- "Mute for me" -------------------------------------------------------------------------------
@@ -362,9 +384,15 @@ def room_pin(*, actor: User, session_id: int, text: object) -> Room:
 
 
 def room_end(*, actor: User, session_id: int) -> GroupSession:
-    """End the session now: every socket is told ``room.closed`` and closed."""
+    """End the session now: every socket is told ``room.closed`` and closed.
+
+    Holds the room row's lock while ending, as ``message_post`` does while storing, so a message
+    either committed before the end or is refused.
+    """
     session = _facilitated_session(actor, session_id)
     with transaction.atomic():
+        Room.objects.get_or_create(session=session)
+        Room.objects.select_for_update().get(session=session)
         session = session_end(actor=actor, session=session)
         broadcast_on_commit(room_group(session.pk), {"type": "room.closed", "reason": "ended"})
     return session
@@ -397,7 +425,9 @@ def sessions_close_due(*, now: datetime | None = None) -> int:
     ``room.closed`` per session, however many workers run this at once.
 
     Sockets close themselves at the end anyway; this records the close, finishes attendance and
-    reaches sockets whose own timer was lost.
+    reaches sockets whose own timer was lost. A connection still open was there until the end,
+    unless it has not been seen for longer than the presence window (its process died): that one
+    left when it was last seen.
     """
     now = now or timezone.now()
     due = GroupSession.objects.filter(
@@ -411,9 +441,11 @@ def sessions_close_due(*, now: datetime | None = None) -> int:
             )
             if not claimed:
                 continue  # another worker closed it
-            Attendance.objects.filter(session_id=session_id, left_at__isnull=True).update(
-                left_at=ends_at
+            still_open = Attendance.objects.filter(session_id=session_id, left_at__isnull=True)
+            still_open.filter(last_seen_at__lt=now - PRESENCE_TIMEOUT).update(
+                left_at=Least(F("last_seen_at"), Value(ends_at))
             )
+            still_open.update(left_at=ends_at)
             session = GroupSession.objects.get(pk=session_id)
             audit_record(
                 actor=None,

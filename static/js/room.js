@@ -734,7 +734,7 @@
     setLocked(Boolean(state.locked));
     setPinned(state.pinned || "");
     hiddenAuthors = new Set(state.hidden_authors || []);
-    // Not sent by the server yet: hides made while this page was away (see docs/protocol.md).
+    // Messages hidden while this page was away: their message.hidden event was not replayed.
     (state.hidden_positions || []).forEach(function (position) {
       var item = itemAt(position);
       if (item && !item.classList.contains("msg--removed")) {

@@ -35,13 +35,17 @@ def session_cookie(user) -> str:
     return client.cookies["sessionid"].value
 
 
-async def connect(user, session, *, after: int = 0, origin: bytes | None = ORIGIN):
-    """A socket for ``user`` to ``session``'s room; returns (communicator, connected)."""
+async def connect(
+    user, session, *, after: int = 0, origin: bytes | None = ORIGIN, cookie: str | None = None
+):
+    """A socket for ``user`` to ``session``'s room, under a new login or the login ``cookie``
+    (a session key); returns (communicator, connected)."""
     headers = [(b"host", b"localhost")]
     if origin is not None:
         headers.append((b"origin", origin))
-    if user is not None:
+    if user is not None and cookie is None:
         cookie = await sync_to_async(session_cookie)(user)
+    if cookie is not None:
         headers.append((b"cookie", f"sessionid={cookie}".encode()))
     communicator = WebsocketCommunicator(
         application, f"/ws/sessions/{session.pk}/?after={after}", headers=headers

@@ -1,7 +1,8 @@
 """Several server processes: two daphne processes share PostgreSQL and the Redis channel layer.
 
 Two members send at once, each through a different process; a third member reading from one
-of them must see every message, in one gap-free order.
+of them must see every message, in one gap-free order. A facilitator's control taken through
+one process reaches a member connected to the other at once.
 """
 
 from __future__ import annotations
@@ -86,78 +87,133 @@ async def open_socket(port: int, session_id: int, cookie: str):
         origin="http://127.0.0.1",
         additional_headers={"Cookie": f"sessionid={cookie}"},
         open_timeout=10,
+        # Unread events beyond a bounded queue pause reading, and then close() waits its full
+        # timeout for the server's close frame.
+        max_queue=None,
     )
 
 
-async def drain_until(ws, kind: str) -> list[dict]:
+async def drain_until(ws, kind: str, *, timeout: float = 10) -> list[dict]:
+    """Every event up to and including the first ``kind``, all within ``timeout`` seconds."""
     events = []
-    while True:
-        event = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
-        events.append(event)
-        if event["type"] == kind:
-            return events
+
+    async def read() -> list[dict]:
+        while True:
+            event = json.loads(await ws.recv())
+            events.append(event)
+            if event["type"] == kind:
+                return events
+
+    return await asyncio.wait_for(read(), timeout=timeout)
 
 
-async def test_two_senders_through_two_processes_give_one_gap_free_order(room, settings):
-    settings.CHAT_RATE_LIMIT_BURST = 1000
-    session = room["session"]
+@pytest.fixture
+async def two_servers():
+    """The ports of two daphne processes on the test database."""
+    ports = [free_port(), free_port()]
+    servers = [await asyncio.to_thread(start_daphne, port) for port in ports]
+    yield ports
+    for server in servers:
+        server.terminate()
+        server.wait(timeout=10)
+    await sync_to_async(wait_for_other_connections_to_close)()
+
+
+async def test_two_senders_through_two_processes_give_one_gap_free_order(room, two_servers):
+    session, ports = room["session"], two_servers
     from tests.factories import make_member
 
     reader = (await sync_to_async(make_member)(room["group"])).user
     cookies = [await sync_to_async(session_cookie)(u) for u in (room["alice"], room["bob"], reader)]
-    ports = [free_port(), free_port()]
-    servers = [await asyncio.to_thread(start_daphne, port) for port in ports]
-    try:
-        alice = await open_socket(ports[0], session.pk, cookies[0])
-        bob = await open_socket(ports[1], session.pk, cookies[1])
-        watcher = await open_socket(ports[0], session.pk, cookies[2])
-        for ws in (alice, bob, watcher):
-            await drain_until(ws, "history.end")
-        # Presence is one list across processes: the watcher on A sees Bob, connected to B.
-        while True:
-            event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=10))
-            if event["type"] == "presence" and len(event["people"]) == 3:
-                break
+    alice = await open_socket(ports[0], session.pk, cookies[0])
+    bob = await open_socket(ports[1], session.pk, cookies[1])
+    watcher = await open_socket(ports[0], session.pk, cookies[2])
+    for ws in (alice, bob, watcher):
+        await drain_until(ws, "history.end")
+    # Presence is one list across processes: the watcher on A sees Bob, connected to B.
+    while True:
+        event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=10))
+        if event["type"] == "presence" and len(event["people"]) == 3:
+            break
 
-        async def send_all(ws, who):
-            for n in range(PER_SENDER):
-                await ws.send(
-                    json.dumps(
-                        {
-                            "type": "message.send",
-                            "client_id": str(uuid.uuid4()),
-                            "body": f"{who} {n}",
-                        }
-                    )
+    async def send_all(ws, who):
+        for n in range(PER_SENDER):
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "message.send",
+                        "client_id": str(uuid.uuid4()),
+                        "body": f"{who} {n}",
+                    }
                 )
-            acks = 0
-            while acks < PER_SENDER:
-                event = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
-                assert event["type"] != "error", event
-                acks += event["type"] == "message.ack"
-
-        await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
-        received = []
-        while len(received) < 2 * PER_SENDER:
-            event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=15))
-            if event["type"] == "message":
-                received.append(event)
-        assert [m["position"] for m in received] == list(range(1, 2 * PER_SENDER + 1))
-        for who in ("alice", "bob"):
-            own = [int(m["body"].split()[1]) for m in received if m["body"].startswith(who)]
-            assert own == list(range(PER_SENDER)), f"{who}'s messages out of their own order"
-        stored = await sync_to_async(
-            lambda: list(
-                Message.objects.filter(session=session)
-                .order_by("position")
-                .values_list("position", flat=True)
             )
-        )()
-        assert stored == list(range(1, 2 * PER_SENDER + 1))
-        for ws in (alice, bob, watcher):
-            await ws.close()
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=10)
-        await sync_to_async(wait_for_other_connections_to_close)()
+        acks = 0
+        while acks < PER_SENDER:
+            event = json.loads(await asyncio.wait_for(ws.recv(), timeout=15))
+            assert event["type"] != "error", event
+            acks += event["type"] == "message.ack"
+
+    await asyncio.gather(send_all(alice, "alice"), send_all(bob, "bob"))
+    received = []
+    while len(received) < 2 * PER_SENDER:
+        event = json.loads(await asyncio.wait_for(watcher.recv(), timeout=15))
+        if event["type"] == "message":
+            received.append(event)
+    assert [m["position"] for m in received] == list(range(1, 2 * PER_SENDER + 1))
+    for who in ("alice", "bob"):
+        own = [int(m["body"].split()[1]) for m in received if m["body"].startswith(who)]
+        assert own == list(range(PER_SENDER)), f"{who}'s messages out of their own order"
+    stored = await sync_to_async(
+        lambda: list(
+            Message.objects.filter(session=session)
+            .order_by("position")
+            .values_list("position", flat=True)
+        )
+    )()
+    assert stored == list(range(1, 2 * PER_SENDER + 1))
+    for ws in (alice, bob, watcher):
+        await ws.close()
+
+
+async def test_a_facilitators_controls_through_one_process_reach_a_member_on_the_other_at_once(
+    room, therapist, two_servers
+):
+    """Within a second, far sooner than the sockets' own five-second re-check: the member
+    learns of the mute and the hidden message, is refused a send, and is removed."""
+    session, (a, b) = room["session"], two_servers
+    cookies = [
+        await sync_to_async(session_cookie)(u) for u in (therapist, room["alice"], room["bob"])
+    ]
+    host = await open_socket(a, session.pk, cookies[0])
+    alice = await open_socket(b, session.pk, cookies[1])
+    bob = await open_socket(b, session.pk, cookies[2])
+    states = [(await drain_until(ws, "history.end"))[0] for ws in (host, alice, bob)]
+    alice_id = states[1]["you"]["participant"]
+
+    async def send(ws, event: dict) -> None:
+        await ws.send(json.dumps(event))
+
+    await send(bob, {"type": "message.send", "client_id": str(uuid.uuid4()), "body": "unkind"})
+    position = (await drain_until(bob, "message.ack"))[-1]["position"]
+    await drain_until(alice, "message")
+
+    await send(host, {"type": "control.mute", "participant": alice_id})
+    muted = (await drain_until(alice, "participant.muted", timeout=1))[-1]
+    assert muted == {"type": "participant.muted", "participant": alice_id, "muted": True}
+    await send(alice, {"type": "message.send", "client_id": str(uuid.uuid4()), "body": "hey"})
+    assert (await drain_until(alice, "error", timeout=1))[-1]["code"] == "muted"
+
+    await send(host, {"type": "control.hide", "position": position})
+    hidden = (await drain_until(alice, "message.hidden", timeout=1))[-1]
+    assert hidden["position"] == position
+
+    await send(host, {"type": "control.remove", "participant": alice_id})
+    await drain_until(alice, "you.removed", timeout=1)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await asyncio.wait_for(alice.recv(), timeout=1)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4003
+
+    stored = await sync_to_async(lambda: list(Message.objects.values_list("position", flat=True)))()
+    assert stored == [position]
+    for ws in (host, bob):
+        await ws.close()

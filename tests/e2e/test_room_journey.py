@@ -27,10 +27,10 @@ pytestmark = [
 CONNECTED = re.compile(r"Connected|up to date")
 
 
-def logged_in_page(browser, base_url: str, user):
+def logged_in_page(browser, base_url: str, user, **context_options):
     client = Client()
     client.force_login(user)
-    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    context = browser.new_context(viewport={"width": 1000, "height": 900}, **context_options)
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
     )
