@@ -8,6 +8,8 @@ as the platform requires; ``*_without_mfa`` fixtures give the state before that.
 from __future__ import annotations
 
 import os
+import time
+from urllib.parse import quote
 
 import pytest
 from allauth.mfa.totp.internal.auth import (
@@ -84,6 +86,37 @@ def _fresh_cache_and_fast_hashing(settings: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def on_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+# --- Processes on the test database --------------------------------------------------------------
+
+
+def subprocess_database_url() -> str:
+    """The test database as a ``DATABASE_URL`` for a server or worker started as a subprocess.
+
+    The subprocess sees only committed rows: use ``django_db(transaction=True)``.
+    """
+    settings = connection.settings_dict
+    login = quote(settings["USER"], safe="")
+    if settings["PASSWORD"]:
+        login += ":" + quote(settings["PASSWORD"], safe="")
+    return f"postgres://{login}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}"
+
+
+def wait_for_connections_to_close(application_name: str, seconds: float = 10) -> None:
+    """Wait until no database connection named ``application_name`` (set a subprocess's
+    ``PGAPPNAME``) is left: a stopped process's backends linger briefly, and PostgreSQL will not
+    flush or drop the test database while they hold it."""
+    deadline = time.monotonic() + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+                [application_name],
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.1)
 
 
 # --- Personas ------------------------------------------------------------------------------------

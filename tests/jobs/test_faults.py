@@ -1,0 +1,454 @@
+"""Fault tests with real processes: `celery worker` and `celery beat` on the real Redis broker and
+the PostgreSQL test database.
+
+The processes see only committed rows, so these tests commit (``transaction=True``). Their email
+goes over SMTP to a mail server run by the test, which counts what it accepts by each
+reminder's deterministic Message-ID: "sent once" means one email accepted, not one row marked.
+The server can stop answering in the middle of a message, so a worker is killed at a chosen
+point of a send rather than wherever a timer happens to land.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email
+import os
+import re
+import signal
+import socketserver
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from celery import Celery
+from django.utils import timezone
+from kombu import Connection
+
+from accounts.models import User
+from groups.models import Enrollment, GroupSession, Reminder
+from groups.reminders import reminders_create_due
+from tests.conftest import subprocess_database_url, wait_for_connections_to_close
+from tests.factories import make_group
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP = "groups.tasks.send_due_reminders"
+# libpq names every started process's database connections, so teardown can wait for them.
+APP_NAME = "hearth-test-celery"
+PATIENCE = 120  # seconds; every wait polls, so a passing run takes only as long as the work
+BROKER_CLAIM = "hearth-fault-tests:claim"
+
+T = TypeVar("T")
+
+
+# --- A mail server -------------------------------------------------------------------------------
+
+
+class MailServer(socketserver.ThreadingTCPServer):
+    """Just enough SMTP for Django's backend. Counts each message it accepts by (Message-ID,
+    recipient). Given ``hang_at = n``, it stops answering at the n-th message it receives:
+    before accepting it, or, with ``accept_then_hang``, just after (the client then waits on its
+    next command), as when the network or the mail server goes away."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    hang_at: int | None = None
+    accept_then_hang = False
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), SMTPSession)
+        self.accepted: Counter[tuple[str, str]] = Counter()
+        self.hanging, self.release = threading.Event(), threading.Event()
+        self._received = 0
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def receive(self, data: bytes, reply: Callable[[str], None]) -> bool:
+        """Accept one message (or hang); False ends the session."""
+        with self._lock:
+            self._received += 1
+            hang = self._received == self.hang_at
+        if hang and not self.accept_then_hang:
+            self._hang()
+            return False
+        message = email.message_from_bytes(data)
+        with self._lock:
+            self.accepted[(message["Message-ID"], message["To"])] += 1
+        reply("250 OK: queued")
+        if hang:
+            self._hang()
+            return False
+        return True
+
+    def _hang(self) -> None:
+        self.hanging.set()
+        self.release.wait()
+
+
+class SMTPSession(socketserver.StreamRequestHandler):
+    server: MailServer
+
+    def reply(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self) -> None:
+        self.reply("220 localhost test mail server")
+        while line := self.rfile.readline():
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                self.wfile.write(b"250-localhost\r\n250 8BITMIME\r\n")
+            elif verb == b"DATA":
+                self.reply("354 End data with <CR><LF>.<CR><LF>")
+                if not self.server.receive(self.read_data(), self.reply):
+                    return
+            elif verb == b"QUIT":
+                self.reply("221 Bye")
+                return
+            else:  # HELO, MAIL, RCPT, RSET, NOOP
+                self.reply("250 OK")
+
+    def read_data(self) -> bytes:
+        lines = []
+        while (line := self.rfile.readline()) not in (b".\r\n", b""):
+            lines.append(line[1:] if line.startswith(b"..") else line)
+        return b"".join(lines)
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    server = MailServer()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+# --- Real processes ------------------------------------------------------------------------------
+
+
+class CeleryProcess:
+    """One ``celery -A config …`` command in a process group of its own, logging to a file."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # so that SIGKILL reaches the prefork children too
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group and wait until none of it runs any more."""
+        with contextlib.suppress(ProcessLookupError):  # already gone
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while running_in_group(self.popen.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def running_in_group(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` still running (a zombie has stopped for good)."""
+    running = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state not in "ZX":
+            running.append(int(stat.parent.name))
+    return running
+
+
+@pytest.fixture
+def broker_url() -> Iterator[str]:
+    """A Redis database of the test's own for the broker: no task from another test reaches our
+    worker, and none of ours is left behind. A claim key makes a second run wait its turn."""
+    base = urlsplit(os.environ["REDIS_URL"])
+    number = 10 if base.path.strip("/") == "9" else 9
+    url = base._replace(path=f"/{number}").geturl()
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 600
+    while not client.set(BROKER_CLAIM, os.getpid(), nx=True, ex=600):
+        if time.monotonic() > deadline:
+            pytest.fail(f"Redis database {number} stayed claimed by another run")
+        time.sleep(1)
+    for key in client.scan_iter():
+        if key != BROKER_CLAIM.encode():
+            client.delete(key)
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def broker(broker_url: str) -> Iterator[Celery]:
+    """A client of that broker, to send tasks by name as beat does (the test process's own app
+    runs tasks eagerly)."""
+    app = Celery("hearth-fault-tests", broker=broker_url, set_as_current=False)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def start_celery(
+    transactional_db, broker_url: str, mail_server: MailServer, tmp_path: Path
+) -> Iterator[Callable[..., CeleryProcess]]:
+    """Start ``celery -A config <args>`` on the test database, the test's broker and its mail
+    server; every process started is killed at teardown, whatever happened."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": subprocess_database_url(),
+        "REDIS_URL": broker_url,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(mail_server.port),
+        "EMAIL_USE_TLS": "0",
+        "EMAIL_HOST_USER": "",
+        "PGAPPNAME": APP_NAME,
+        "PYTHONUNBUFFERED": "1",
+    }
+    started: list[CeleryProcess] = []
+
+    def start(*args: str) -> CeleryProcess:
+        log = tmp_path / f"celery-{len(started)}-{args[0]}.log"
+        started.append(CeleryProcess(list(args), env=env, log=log))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()
+    wait_for_connections_to_close(APP_NAME, seconds=30)
+
+
+def worker(start_celery: Callable[..., CeleryProcess], *, concurrency: int) -> CeleryProcess:
+    return start_celery(
+        "worker",
+        "--loglevel=INFO",
+        "--pool=prefork",
+        f"--concurrency={concurrency}",
+        "--without-mingle",
+        "--without-gossip",
+        "--without-heartbeat",
+    )
+
+
+def wait_for(
+    condition: Callable[[], T], *, what: str, processes: list[CeleryProcess], seconds=PATIENCE
+) -> T:
+    """Poll ``condition`` until it is truthy; fail with the processes' logs if it never is or
+    if one of them stops."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = condition()
+        if result:
+            return result
+        stopped = [p for p in processes if p.popen.poll() is not None]
+        if stopped or time.monotonic() > deadline:
+            logs = "\n\n".join(f"--- {p.log.name}\n{p.output()[-4000:]}" for p in processes)
+            why = "a process stopped" if stopped else f"nothing after {seconds} s"
+            pytest.fail(f"{why} while waiting for {what}\n{logs}")
+        time.sleep(0.05)
+
+
+def succeeded(process: CeleryProcess, task_id: str) -> int | None:
+    """What the worker's run of task ``task_id`` returned, once it has succeeded."""
+    match = re.search(
+        rf"{re.escape(SWEEP)}\[{re.escape(task_id)}\] succeeded in [\d.e-]+s: (\d+)",
+        process.output(),
+    )
+    return int(match.group(1)) if match else None
+
+
+# --- Reminders -----------------------------------------------------------------------------------
+
+
+def members_with_due_reminders(therapist, *, people: int, sessions: int) -> None:
+    """A group of ``people`` with ``sessions`` sessions over the coming day, so that a
+    day-before reminder is due now for each person and session (no 15-minute one yet). Made in
+    bulk: the services would take minutes for a thousand reminders, and are not under test."""
+    group = make_group(therapist, capacity=50)
+    users = User.objects.bulk_create(
+        User(email=f"fault-{n}@example.com", display_name=f"Fault Tester {n}")
+        for n in range(people)
+    )
+    Enrollment.objects.bulk_create(
+        Enrollment(
+            group=group,
+            user=user,
+            state=Enrollment.State.ACTIVE,
+            pseudonym=f"Member {n}",
+            activated_at=timezone.now(),
+        )
+        for n, user in enumerate(users)
+    )
+    first = timezone.now() + timedelta(hours=1)
+    GroupSession.objects.bulk_create(
+        GroupSession(
+            group=group,
+            facilitator=therapist,
+            starts_at=first + timedelta(hours=n),
+            ends_at=first + timedelta(hours=n, minutes=50),
+        )
+        for n in range(sessions)
+    )
+
+
+def emails(reminders) -> set[tuple[str, str]]:
+    """The (Message-ID, recipient) of each reminder's email."""
+    return {
+        (f"<reminder-{pk}@hearth>", address)
+        for pk, address in reminders.values_list("pk", "user__email")
+    }
+
+
+def marked_sent() -> set[tuple[str, str]]:
+    return emails(Reminder.objects.filter(sent_at__isnull=False))
+
+
+# --- A worker killed in the middle of a batch ----------------------------------------------------
+
+KILLED_AT = 250  # the worker dies while sending the 250th of 1,000 reminders
+
+
+def kill_mid_batch_and_start_again(
+    therapist,
+    broker: Celery,
+    broker_url: str,
+    start_celery,
+    mail_server: MailServer,
+    *,
+    accept_then_hang: bool,
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    """Send the sweep for 1,000 due reminders; SIGKILL the worker (its pool too) once the mail
+    server hangs on message ``KILLED_AT``; start a fresh worker and let the unacknowledged task
+    come back to it. Returns every reminder's email and the ones emailed but not marked sent
+    when the worker died."""
+    mail_server.hang_at, mail_server.accept_then_hang = KILLED_AT, accept_then_hang
+    members_with_due_reminders(therapist, people=50, sessions=20)
+    reminders_create_due(now=timezone.now())
+    owed = emails(Reminder.objects.all())
+    assert len(owed) == 1000
+
+    first = worker(start_celery, concurrency=1)
+    task = broker.send_task(SWEEP)
+    wait_for(mail_server.hanging.is_set, what=f"message {KILLED_AT}", processes=[first])
+    first.kill()
+    wait_for_connections_to_close(APP_NAME, seconds=30)  # its transaction has rolled back
+
+    at_kill, marked = Counter(mail_server.accepted), marked_sent()
+    assert len(at_kill) == (KILLED_AT if accept_then_hang else KILLED_AT - 1)
+    assert set(at_kill.values()) == {1}
+    # A reminder is marked sent by the transaction that sends it: none is marked and unsent.
+    assert marked <= set(at_kill)
+
+    # acks_late: the killed worker never acknowledged the task, so Redis still holds it and hands
+    # it out again once its visibility timeout (an hour) has passed. Let the hour pass.
+    with Connection(broker_url, transport_options={"visibility_timeout": 0}) as connection:
+        channel = connection.default_channel
+        assert channel.client.hlen(channel.unacked_key) == 1
+        channel.qos.restore_visible()
+        assert channel.client.llen("celery") == 1
+
+    second = worker(start_celery, concurrency=1)
+    wait_for(
+        lambda: succeeded(second, task.id) is not None,
+        what="the redelivered sweep to finish",
+        processes=[second],
+    )
+    assert marked_sent() == owed
+    return owed, set(at_kill) - marked
+
+
+def test_a_worker_killed_mid_batch_and_started_again_sends_each_reminder_once(
+    therapist, broker, broker_url, start_celery, mail_server
+):
+    owed, unmarked = kill_mid_batch_and_start_again(
+        therapist, broker, broker_url, start_celery, mail_server, accept_then_hang=False
+    )
+    assert unmarked == set()  # killed before the server accepted: nothing in the crash window
+    assert mail_server.accepted == Counter(dict.fromkeys(owed, 1))
+
+
+def test_a_worker_killed_after_the_mail_server_accepted_sends_only_that_reminder_again(
+    therapist, broker, broker_url, start_celery, mail_server
+):
+    owed, unmarked = kill_mid_batch_and_start_again(
+        therapist, broker, broker_url, start_celery, mail_server, accept_then_hang=True
+    )
+    # The one window the design admits (docs/architecture.md, "Exactly once, precisely"): the
+    # server accepted the reminder, the worker died before its commit, so it goes again — the
+    # one reminder, under the same Message-ID, which a deduplicating relay drops.
+    assert len(unmarked) == 1
+    assert mail_server.accepted == Counter(dict.fromkeys(owed, 1)) + Counter(unmarked)
+
+
+# --- Two beats -----------------------------------------------------------------------------------
+
+
+def test_two_beats_at_once_send_each_reminder_once(therapist, start_celery, mail_server, tmp_path):
+    members_with_due_reminders(therapist, people=50, sessions=6)  # 300 reminders, made by sweeps
+    sweeper = worker(start_celery, concurrency=2)  # both beats' sweeps can run at once
+    beats = [
+        start_celery(
+            "beat",
+            "--loglevel=DEBUG",  # logs the id of each task sent
+            f"--schedule={tmp_path / f'beat-{name}-schedule'}",
+            f"--pidfile={tmp_path / f'beat-{name}.pid'}",
+        )
+        for name in ("a", "b")
+    ]
+    everyone = [sweeper, *beats]
+
+    def sweeps_sent(beat: CeleryProcess) -> list[str]:
+        return re.findall(rf"{re.escape(SWEEP)} sent\. id->([\w-]+)", beat.output())
+
+    # Each beat sends the sweep a minute after it starts (the schedule in settings).
+    task_ids = [
+        task_id
+        for beat in beats
+        for task_id in wait_for(
+            lambda beat=beat: sweeps_sent(beat), what="beat to send the sweep", processes=everyone
+        )
+    ]
+    for task_id in task_ids:
+        wait_for(
+            lambda task_id=task_id: succeeded(sweeper, task_id) is not None,
+            what=f"sweep {task_id} to finish",
+            processes=everyone,
+        )
+    owed = emails(Reminder.objects.all())
+    assert len(owed) == 300
+    assert len(task_ids) >= 2  # both beats sent the sweep, and the worker ran each
+    sent_per_sweep = [succeeded(sweeper, task_id) for task_id in task_ids]
+    assert sum(sent_per_sweep) == 300, sent_per_sweep
+    assert marked_sent() == owed
+    assert mail_server.accepted == Counter(dict.fromkeys(owed, 1))
