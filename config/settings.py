@@ -344,6 +344,9 @@ EMAIL_PORT = int(os.environ.get("EMAIL_PORT", 25))
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=False)
+# A mail server that stops answering must not hold a sweep (and the rows it has locked) until
+# the task's hard time limit: give up on it after this many seconds and retry on the next run.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", 30))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Hearth <no-reply@hearth.example>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
