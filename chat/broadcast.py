@@ -24,6 +24,11 @@ def facilitators_group(session_id: int) -> str:
     return f"room.{session_id}.facilitators"
 
 
+def person_group(user_id: int) -> str:
+    """Every socket of one person, whichever login opened it (told to re-check their right)."""
+    return f"person.{user_id}"
+
+
 def login_group(session_key: str) -> str:
     """Every socket opened under one login (one browser's session)."""
     return f"login.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"

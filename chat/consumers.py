@@ -26,7 +26,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.exceptions import ServiceError
 from chat import services
-from chat.broadcast import facilitators_group, login_group, room_group
+from chat.broadcast import facilitators_group, login_group, person_group, room_group
 from chat.models import Room
 from chat.selectors import (
     HISTORY_PAGE,
@@ -41,8 +41,13 @@ from chat.selectors import (
 
 logger = logging.getLogger(__name__)
 
-TICK_SECONDS = 5  # how often a socket re-checks its right to be here, and its room's end
-PRESENCE_SECONDS = 15
+# Revocation is pushed: a change to the person, their enrollment or their rights sends
+# ``person.recheck`` to their sockets (chat.receivers), which re-check at once, and logouts
+# close a login's sockets directly. The periodic re-check is the backstop for a push the
+# channel layer dropped; it also keeps attendance fresh (see PRESENCE_TIMEOUT). Every idle
+# socket costs a few queries per re-check, so it is not run more often than needed.
+RECHECK_SECONDS = 20
+PRESENCE_SECONDS = 30
 WARNING_BEFORE_END = timedelta(minutes=5)
 
 # Close codes (4000-4999 are the application's): see docs/protocol.md.
@@ -146,6 +151,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.close()  # before accept: the handshake is refused and nothing is sent
             return
         await self.channel_layer.group_add(room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_add(person_group(self.user.pk), self.channel_name)
         if self.access.role == "facilitator":
             await self.channel_layer.group_add(
                 facilitators_group(self.session_id), self.channel_name
@@ -174,6 +180,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if not hasattr(self, "participant_id"):
             return
         await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
+        await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
         if self.login_key:
             await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
         await self.channel_layer.group_discard(
@@ -360,6 +367,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         )
         await self.close(code=CLOSE_ENDED)
 
+    async def person_recheck(self, event: dict[str, Any]) -> None:
+        """Something about this person changed: re-check their right to be here now."""
+        await self._recheck()
+
     async def person_revoked(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": event.get("reason", "")})
         await self.close(code=CLOSE_REVOKED)
@@ -407,7 +418,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json(
                         {"type": ServerEvent.ROOM_WARNING, "minutes_left": minutes}
                     )
-                await asyncio.sleep(min(TICK_SECONDS, remaining))
+                await asyncio.sleep(self._next_wake(now, remaining))
                 if not await self._recheck():
                     return
                 if (timezone.now() - last_presence).total_seconds() >= PRESENCE_SECONDS:
@@ -418,6 +429,14 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     await self.send_json({"type": ServerEvent.PRESENCE, "people": people})
         except asyncio.CancelledError:
             pass
+
+    def _next_wake(self, now: datetime, remaining: float) -> float:
+        """Seconds until the next re-check, the room's end, or the facilitator's warning."""
+        wake = min(RECHECK_SECONDS, remaining)
+        if self.access.role == "facilitator" and not self.warned:
+            until_warning = (self.closes_at - WARNING_BEFORE_END - now).total_seconds()
+            wake = min(wake, max(until_warning, 0.05))
+        return wake
 
     async def _recheck(self) -> bool:
         """Re-check this socket's right to be here (revocation); keep attendance fresh."""

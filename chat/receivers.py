@@ -1,6 +1,9 @@
-"""Close a person's open sockets when their login ends (Channels checks it only at connect).
+"""Reach a person's open sockets when something they were let in on changes (Channels checks
+only at connect): a login that ends closes its sockets; a change to the person, their
+enrollment or their rights on a group makes their sockets re-check at once.
 
-Each socket also re-checks its login every few seconds; these push the close at once.
+Each socket also re-checks every chat.consumers.RECHECK_SECONDS, for a push that was lost.
+Suspensions, written with a queryset update, are pushed by moderation itself.
 """
 
 from __future__ import annotations
@@ -8,10 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from chat.services import login_revoke_sockets
+from chat.services import login_revoke_sockets, person_recheck_sockets
 
 
 @receiver(user_logged_out, dispatch_uid="chat.close_sockets_on_logout")
@@ -27,3 +30,27 @@ def _close_sockets_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any
 def _close_sockets_of_ended_login(sender: Any, instance: Any, **kwargs: Any) -> None:
     """allauth's device list ended this login ("log out other sessions"), or found it gone."""
     login_revoke_sockets(session_key=instance.session_key, reason="logged_out")
+
+
+@receiver(post_save, sender="accounts.User", dispatch_uid="chat.recheck_on_person_change")
+def _recheck_on_person_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """Suspended, deactivated or erased: their sockets re-check at once."""
+    if not created:
+        person_recheck_sockets(user_id=instance.pk)
+
+
+@receiver(post_save, sender="groups.Enrollment", dispatch_uid="chat.recheck_on_enrollment_change")
+def _recheck_on_enrollment_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    """Removed from the group or withdrawn: their sockets re-check at once."""
+    if not created:
+        person_recheck_sockets(user_id=instance.user_id)
+
+
+@receiver(
+    post_delete,
+    sender="groups.TherapyGroupUserObjectPermission",
+    dispatch_uid="chat.recheck_on_rights_revoked",
+)
+def _recheck_on_rights_revoked(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A facilitator's rights on a group ended: their facilitator sockets re-check at once."""
+    person_recheck_sockets(user_id=instance.user_id)

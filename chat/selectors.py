@@ -14,7 +14,9 @@ from groups import rights
 from groups.models import Enrollment, GroupSession
 
 # A connection not seen for this long is treated as gone (its process may have died).
-PRESENCE_TIMEOUT = timedelta(seconds=30)
+# A connection counts as present while seen within this window; sockets refresh their row at
+# every re-check (chat.consumers.RECHECK_SECONDS), so three can be missed before it drops.
+PRESENCE_TIMEOUT = timedelta(seconds=60)
 HISTORY_PAGE = 200
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
-from chat.broadcast import broadcast_on_commit, login_group, room_group
+from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
 from chat.selectors import PRESENCE_TIMEOUT, RoomAccess, RoomRefusal, message_event, room_access
@@ -410,6 +410,12 @@ def room_extend(*, actor: User, session_id: int, minutes: object) -> GroupSessio
             {"type": "room.extended", "ends_at": session.ends_at.isoformat()},
         )
     return session
+
+
+def person_recheck_sockets(*, user_id: int) -> None:
+    """Tell the person's open sockets to re-check their right to be in their rooms now (after
+    commit): call when something about them that ``room_access`` reads has changed."""
+    broadcast_on_commit(person_group(user_id), {"type": "person.recheck"})
 
 
 def login_revoke_sockets(*, session_key: str, reason: str) -> None:

@@ -23,7 +23,7 @@ from accounts.notifications import notify
 from accounts.roles import Role
 from chat.broadcast import broadcast_on_commit, facilitators_group
 from chat.models import Message
-from chat.services import message_hide
+from chat.services import message_hide, person_recheck_sockets
 from groups import rights
 from groups.models import (
     Enrollment,
@@ -377,6 +377,7 @@ def _sanction_effect_sync(*, kind: str, subject_id: int, group_id: int | None) -
         Enrollment.objects.filter(group_id=group_id, user_id=subject_id).update(muted_until=end)
     else:
         User.objects.filter(pk=subject_id).update(suspended_until=end)
+        person_recheck_sockets(user_id=subject_id)
     return end
 
 

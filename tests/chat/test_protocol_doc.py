@@ -19,7 +19,10 @@ DOC = (ROOT / "docs" / "protocol.md").read_text()
 CHAT_MODULES = sorted((ROOT / "chat").glob("*.py"))
 
 # Channel-layer events that never reach a client as such: the consumer acts on them.
-INTERNAL_EVENTS = {"person.revoked"}  # becomes room.revoked, then the close
+INTERNAL_EVENTS = {
+    "person.revoked",  # becomes room.revoked, then the close
+    "person.recheck",  # the socket re-checks its right to be here; may become room.revoked
+}
 
 
 def section(title: str) -> str:

@@ -1,7 +1,9 @@
-"""A login that ends closes its own sockets at once, and only its own.
+"""A login that ends closes its own sockets at once, and only its own; a person suspended or
+struck off loses every socket at once.
 
-Each socket re-checks its login every TICK_SECONDS; these tests set that far beyond their
-timeouts, so only the push from the logout (or the device list) can close a socket in time.
+Each socket re-checks its right every RECHECK_SECONDS; these tests set that far beyond their
+timeouts, so only a push (from the logout, the device list, the suspension or the revoked
+rights) can close a socket in time.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from tests.chat.test_room import joined, new_id, next_of
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
-PROMPTLY = 2  # seconds: well under the re-check's 5
+PROMPTLY = 2  # seconds
 
 
 @pytest.fixture(autouse=True)
 def _no_recheck_in_time(monkeypatch):
-    monkeypatch.setattr(consumers, "TICK_SECONDS", 60)
+    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 60)
 
 
 def device(user) -> Client:
@@ -37,9 +39,9 @@ def key(client: Client) -> str:
     return client.cookies["sessionid"].value
 
 
-async def expect_revoked(communicator) -> None:
+async def expect_revoked(communicator, reasons=("logged_out",)) -> None:
     revoked = await next_of(communicator, "room.revoked", timeout=PROMPTLY)
-    assert revoked["reason"] == "logged_out"
+    assert revoked["reason"] in reasons
     closed = await communicator.receive_output(timeout=PROMPTLY)
     assert closed == {"type": "websocket.close", "code": consumers.CLOSE_REVOKED}
 
@@ -84,3 +86,37 @@ async def test_ending_my_other_logins_from_the_device_list_closes_their_sockets(
     await expect_revoked(on_the_other)
     await expect_still_open(on_this_device)
     await on_this_device.disconnect()
+
+
+async def test_suspending_a_person_closes_all_their_sockets_at_once(room, staff_user):
+    from moderation.services import account_suspend
+
+    alice, session = room["alice"], room["session"]
+    phone, laptop = await sync_to_async(device)(alice), await sync_to_async(device)(alice)
+    on_phone, _, _ = await joined(alice, session, cookie=key(phone))
+    on_laptop, _, _ = await joined(alice, session, cookie=key(laptop))
+    bob, _, _ = await joined(room["bob"], session)
+
+    await sync_to_async(account_suspend)(actor=staff_user, user=alice, reason="Threats", until=None)
+
+    await expect_revoked(on_phone, reasons=("suspended", "logged_out"))
+    await expect_revoked(on_laptop, reasons=("suspended", "logged_out"))
+    await expect_still_open(bob)
+    await bob.disconnect()
+
+
+async def test_a_therapist_struck_off_leaves_the_room_they_were_facilitating_at_once(
+    room, therapist, staff_user
+):
+    from accounts.roles import Role
+    from accounts.services import role_revoke
+
+    facilitator, state, _ = await joined(therapist, room["session"])
+    assert state["you"]["role"] == "facilitator"
+    bob, _, _ = await joined(room["bob"], room["session"])
+
+    await sync_to_async(role_revoke)(actor=staff_user, user=therapist, role=Role.THERAPIST)
+
+    await expect_revoked(facilitator, reasons=("not_allowed",))
+    await expect_still_open(bob)
+    await bob.disconnect()
