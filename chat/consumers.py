@@ -12,6 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -21,6 +25,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
+from django.db import connections
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -40,6 +45,36 @@ from chat.selectors import (
 )
 
 logger = logging.getLogger(__name__)
+
+# The database work of every socket runs in a small pool of threads rather than in Channels'
+# one thread per process: with one thread, every socket of a process queued behind every other
+# socket's queries, and a sender at 50 messages a second waited seconds for its ack while the
+# CPU idled. Each call is self-contained (its own transaction, no state kept in the thread), so
+# any thread may run it; a socket still makes one call at a time, in order.
+DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
+_db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="room-db")
+
+
+def db(func: Callable[..., Any]) -> Any:
+    """``func`` made awaitable, run in the room's database thread pool."""
+    return database_sync_to_async(func, thread_sensitive=False, executor=_db_pool)
+
+
+def db_pool_close_connections() -> None:
+    """Close the database connections the pool's threads keep open (so that, for example, a
+    test database can be dropped). Blocks until every thread of the pool has done it."""
+    threads = len(_db_pool._threads)
+    if not threads:
+        return
+    everyone = threading.Barrier(threads)
+
+    def close() -> None:
+        connections.close_all()
+        everyone.wait(timeout=10)  # holds this thread, so the next task lands on another
+
+    for future in [_db_pool.submit(close) for _ in range(threads)]:
+        future.result()
+
 
 # Revocation is pushed: a change to the person, their enrollment or their rights sends
 # ``person.recheck`` to their sockets (chat.receivers), which re-check at once, and logouts
@@ -143,7 +178,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope["user"]
         self.tasks: list[asyncio.Task[None]] = []
         try:
-            self.access = await database_sync_to_async(room_access)(
+            self.access = await db(room_access)(
                 user=self.user, session_id=self.session_id, now=timezone.now()
             )
         except RoomRefusal as refusal:
@@ -159,7 +194,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
         if self.login_key:
             await self.channel_layer.group_add(login_group(self.login_key), self.channel_name)
-        participant = await database_sync_to_async(services.room_join)(
+        participant = await db(services.room_join)(
             access=self.access, channel_name=self.channel_name, now=timezone.now()
         )
         self.participant_id = participant.pk
@@ -167,7 +202,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.closes_at = self.access.session.closes_at
         self.warned = False
         await self.accept()
-        await self.send_json(await database_sync_to_async(self._state)())
+        await self.send_json(await db(self._state)())
         # Live events that arrive meanwhile wait in this socket's channel until connect returns
         # (a consumer handles one event at a time); message() then drops what history covered.
         await self._send_history(after=self._resume_from())
@@ -186,9 +221,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(
             facilitators_group(self.session_id), self.channel_name
         )
-        await database_sync_to_async(services.room_leave)(
-            channel_name=self.channel_name, now=timezone.now()
-        )
+        await db(services.room_leave)(channel_name=self.channel_name, now=timezone.now())
         with contextlib.suppress(Exception):  # the room may be closing; presence heals anyway
             await self._broadcast_presence()
 
@@ -230,9 +263,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         """Send every message after ``after`` from the database, in order."""
         self.last_sent = after
         while True:
-            page = await database_sync_to_async(messages_after)(
-                session_id=self.session_id, position=self.last_sent
-            )
+            page = await db(messages_after)(session_id=self.session_id, position=self.last_sent)
             for message in page:
                 await self.send_json(message_event(message))
                 self.last_sent = message.position
@@ -283,7 +314,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def _post(self, content: dict[str, Any]) -> None:
         client_id = content.get("client_id")
         try:
-            posted = await database_sync_to_async(services.message_post)(
+            posted = await db(services.message_post)(
                 actor=self.user,
                 session_id=self.session_id,
                 body=content.get("body"),
@@ -312,9 +343,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def _call(self, service: Any, **kwargs: Any) -> None:
         try:
-            await database_sync_to_async(service)(
-                actor=self.user, session_id=self.session_id, **kwargs
-            )
+            await db(service)(actor=self.user, session_id=self.session_id, **kwargs)
         except ServiceError as error:
             await self._error(error.code, error.message)
         except RoomRefusal as refusal:
@@ -385,9 +414,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def _broadcast_presence(self) -> None:
-        people = await database_sync_to_async(present)(
-            session_id=self.session_id, now=timezone.now()
-        )
+        people = await db(present)(session_id=self.session_id, now=timezone.now())
         await self.channel_layer.group_send(
             room_group(self.session_id), {"type": ServerEvent.PRESENCE, "people": people}
         )
@@ -423,9 +450,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     return
                 if (timezone.now() - last_presence).total_seconds() >= PRESENCE_SECONDS:
                     last_presence = timezone.now()
-                    people = await database_sync_to_async(present)(
-                        session_id=self.session_id, now=last_presence
-                    )
+                    people = await db(present)(session_id=self.session_id, now=last_presence)
                     await self.send_json({"type": ServerEvent.PRESENCE, "people": people})
         except asyncio.CancelledError:
             pass
@@ -454,7 +479,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             services.room_heartbeat(channel_name=self.channel_name, now=now)
             return None, access.session.closes_at
 
-        problem, closes_at = await database_sync_to_async(check)()
+        problem, closes_at = await db(check)()
         if problem == "closed":
             await self.room_closed({"reason": "ended"})
             return False

@@ -81,9 +81,13 @@ def _generous_rate_limit(settings):
 
 @pytest.fixture(autouse=True)
 async def _close_connections_of_the_database_thread():
-    """Consumers reach the database from asgiref's worker thread; close its connection after
-    each test, or PostgreSQL cannot drop the test database at the end."""
+    """Consumers reach the database from their pool of threads (and tests from asgiref's worker
+    thread); close those connections after each test, or PostgreSQL cannot drop the test
+    database at the end."""
     yield
     from django.db import connections
 
+    from chat.consumers import db_pool_close_connections
+
     await sync_to_async(connections.close_all)()
+    await sync_to_async(db_pool_close_connections, thread_sensitive=False)()
