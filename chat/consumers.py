@@ -60,6 +60,36 @@ def db(func: Callable[..., Any]) -> Any:
     return database_sync_to_async(func, thread_sensitive=False, executor=_db_pool)
 
 
+# Joins and leaves within this long share one presence broadcast: one per join, while a room
+# of 50 filled up, sent 50 x 50 lists of people, and made connecting everyone slow.
+PRESENCE_COALESCE_SECONDS = 0.5
+_presence_due: set[tuple[int, int]] = set()  # (event loop, session) with a broadcast scheduled
+_presence_tasks: set[asyncio.Task[None]] = set()
+
+
+def _broadcast_presence_soon(session_id: int, channel_layer: Any) -> None:
+    """Tell the room who is here, shortly, once for every join and leave until then."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), session_id)
+    if key in _presence_due:
+        return
+    _presence_due.add(key)
+
+    async def broadcast() -> None:
+        try:
+            await asyncio.sleep(PRESENCE_COALESCE_SECONDS)
+        finally:
+            _presence_due.discard(key)  # a change from here on schedules the next broadcast
+        people = await db(present)(session_id=session_id, now=timezone.now())
+        await channel_layer.group_send(
+            room_group(session_id), {"type": ServerEvent.PRESENCE, "people": people}
+        )
+
+    task = loop.create_task(broadcast())
+    _presence_tasks.add(task)  # keep a reference until it is done
+    task.add_done_callback(_presence_tasks.discard)
+
+
 def db_pool_close_connections() -> None:
     """Close the database connections the pool's threads keep open (so that, for example, a
     test database can be dropped). Blocks until every thread of the pool has done it."""
@@ -414,10 +444,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
     async def _broadcast_presence(self) -> None:
-        people = await db(present)(session_id=self.session_id, now=timezone.now())
-        await self.channel_layer.group_send(
-            room_group(self.session_id), {"type": ServerEvent.PRESENCE, "people": people}
-        )
+        _broadcast_presence_soon(self.session_id, self.channel_layer)
 
     # --- The clock -------------------------------------------------------------------------
 

@@ -526,6 +526,25 @@ async def test_presence_lists_who_is_here_and_attendance_is_recorded(room, thera
     await host.disconnect()
 
 
+async def test_people_arriving_together_share_one_presence_update(room, therapist, monkeypatch):
+    monkeypatch.setattr(consumers, "PRESENCE_COALESCE_SECONDS", 3)
+    from tests.factories import make_member
+
+    host, _, _ = await joined(therapist, room["session"])
+    others = [room["alice"], room["bob"]] + [
+        (await sync_to_async(make_member)(room["group"])).user for _ in range(3)
+    ]
+    sockets = [s for s, _, _ in await asyncio.gather(*(joined(u, room["session"]) for u in others))]
+
+    updates = []
+    while not updates or len(updates[-1]["people"]) < 6:
+        updates.append(await next_of(host, "presence", timeout=6))
+    assert len(updates) <= 2  # one per join would be five or six
+    assert await host.receive_nothing(timeout=0.5)
+    for socket in [host, *sockets]:
+        await socket.disconnect()
+
+
 async def test_a_connection_whose_process_died_drops_out_of_presence(room, therapist):
     from chat.selectors import PRESENCE_TIMEOUT, present
 
