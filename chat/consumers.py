@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -189,9 +190,9 @@ ERROR_CODES = frozenset(
 def _session_still_valid(session: SessionBase, user: Any) -> bool:
     """Whether the login behind this socket still exists (not logged out, not ended elsewhere)."""
     key = session.session_key
-    if not key or not session.exists(key):
+    if not key:
         return False
-    fresh = session.__class__(session_key=key)
+    fresh = session.__class__(session_key=key)  # a login that is gone loads as empty
     if str(fresh.get(SESSION_KEY)) != str(user.pk):
         return False
     stored_hash = fresh.get(HASH_SESSION_KEY) or ""
@@ -484,7 +485,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     def _next_wake(self, now: datetime, remaining: float) -> float:
         """Seconds until the next re-check, the room's end, or the facilitator's warning."""
-        wake = min(RECHECK_SECONDS, remaining)
+        # Spread over a quarter either way: sockets that connected together would otherwise
+        # all re-check in the same instant, every time.
+        wake = min(RECHECK_SECONDS * random.uniform(0.75, 1.25), remaining)
         if self.access.role == "facilitator" and not self.warned:
             until_warning = (self.closes_at - WARNING_BEFORE_END - now).total_seconds()
             wake = min(wake, max(until_warning, 0.05))
