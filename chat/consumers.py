@@ -109,11 +109,12 @@ def db_pool_close_connections() -> None:
 
 # Revocation is pushed: a change to the person, their enrollment or their rights sends
 # ``person.recheck`` to their sockets (chat.receivers), which re-check at once, and logouts
-# close a login's sockets directly. The periodic re-check is the backstop for a push the
-# channel layer dropped; it also keeps attendance fresh (see PRESENCE_TIMEOUT). Every idle
-# socket costs a few queries per re-check, so it is not run more often than needed.
-RECHECK_SECONDS = 20
-PRESENCE_SECONDS = 30
+# close a login's sockets directly. The periodic re-check is only the backstop for a push the
+# channel layer dropped; it also keeps attendance fresh (see PRESENCE_TIMEOUT). Each costs a
+# few queries, and at 20 s a thousand idle sockets kept two server processes over half busy,
+# so it runs once a minute.
+RECHECK_SECONDS = 60
+PRESENCE_SECONDS = 60
 WARNING_BEFORE_END = timedelta(minutes=5)
 
 # Close codes (4000-4999 are the application's): see docs/protocol.md.

@@ -18,7 +18,7 @@
   var CLOSE_REVOKED = 4001;
   var CLOSE_REMOVED = 4003;
   var MAX_BODY = 2000;
-  var SILENCE_LIMIT_MS = 75000; // the server sends presence every 30 s; longer silence is a dead socket
+  var SILENCE_LIMIT_MS = 150000; // the server sends presence every 60 s; longer silence is a dead socket
   var URL_PATTERN = /https?:\/\/[^\s<>"'`]{1,200}(?![^\s<>"'`])/gi;
 
   function byId(id) {

@@ -57,7 +57,9 @@ def test_a_connection_last_seen_after_the_end_is_ended_at_the_end(room):
     session, now = room["session"], timezone.now()
     join(room["alice"], session, "late")
     ends_at = now - PRESENCE_TIMEOUT * 4
-    GroupSession.objects.filter(pk=session.pk).update(ends_at=ends_at)
+    GroupSession.objects.filter(pk=session.pk).update(
+        starts_at=ends_at - timedelta(hours=1), ends_at=ends_at
+    )
     # Stale by the sweep's clock, but seen after the end: it was there until the end.
     Attendance.objects.update(last_seen_at=ends_at + PRESENCE_TIMEOUT)
 
