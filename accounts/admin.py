@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.usersessions.admin import UserSessionAdmin as AllauthUserSessionAdmin
+from allauth.usersessions.models import UserSession
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -207,3 +209,13 @@ class GuidelinesVersionAdmin(admin.ModelAdmin):
             lambda version: guidelines_publish(actor=request.user, version=version),
             "{count} published.",
         )
+
+
+# allauth searches logins by username, which Hearth's people do not have: every search of the
+# list was a 500. Search by what they do have, as the list of people does.
+admin.site.unregister(UserSession)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(AllauthUserSessionAdmin):
+    search_fields = ["user__pk", "user__display_name", "user__email", "ip"]

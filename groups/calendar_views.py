@@ -18,6 +18,7 @@ from groups.services import (
     calendar_feed_reset,
     calendar_feed_set_group_names,
 )
+from groups.views import token_from_path
 
 CALENDAR_CONTENT_TYPE = "text/calendar; charset=utf-8"
 
@@ -31,7 +32,7 @@ def feed(request: HttpRequest, token: str) -> HttpResponse:
     """Serve a person's sessions to their calendar app; the secret token is the login."""
     found = (
         CalendarFeed.objects.select_related("user")
-        .filter(token=token, user__is_active=True)
+        .filter(token=token_from_path(token), user__is_active=True)
         .first()
     )
     if found is None:

@@ -40,6 +40,14 @@ def _viewer_zone(request: HttpRequest) -> str:
     return user.time_zone if user.is_authenticated and user.time_zone else "UTC"
 
 
+def token_from_path(token: str) -> str:
+    """A secret token from the address, to look up; 404 if it holds a NUL byte, which no token
+    of ours has and PostgreSQL refuses even to compare (a 500 otherwise)."""
+    if "\x00" in token:
+        raise Http404
+    return token
+
+
 def _managed_group(request: HttpRequest, slug: str, right: str) -> TherapyGroup:
     """The group, if the viewer holds ``right`` on it; otherwise 404."""
     group = get_object_or_404(TherapyGroup, slug=slug)
@@ -172,7 +180,9 @@ def my_schedule(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def invitation(request: HttpRequest, token: str) -> HttpResponse:
     """See an invitation to a closed group, and accept or decline it."""
-    invite = get_object_or_404(Invitation.objects.select_related("group__topic"), token=token)
+    invite = get_object_or_404(
+        Invitation.objects.select_related("group__topic"), token=token_from_path(token)
+    )
     addressed_to_me = (
         invite.invitee_id == request.user.pk
         if invite.invitee_id
@@ -180,7 +190,11 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     )
     if not addressed_to_me:
         raise Http404
-    form = JoinForm(request.POST or None, initial={"pseudonym": request.user.display_name})
+    # Bound on every POST, even an empty one: the note below is added to a bound form.
+    form = JoinForm(
+        request.POST if request.method == "POST" else None,
+        initial={"pseudonym": request.user.display_name},
+    )
     answer = request.POST.get("answer")
     if request.method == "POST" and answer not in ("accept", "decline"):
         form.add_error(None, "Please choose “Accept and join” or “No, thank you”.")
@@ -539,7 +553,7 @@ def reminder_settings(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def reminders_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     """Stop all session reminders, from the link in any reminder (no login needed)."""
-    preference = get_object_or_404(ReminderPreference, unsubscribe_token=token)
+    preference = get_object_or_404(ReminderPreference, unsubscribe_token=token_from_path(token))
     if request.method == "POST":
         preference.day_before = preference.quarter_hour = False
         preference.save(update_fields=["day_before", "quarter_hour"])

@@ -56,15 +56,16 @@ def report_new(request: HttpRequest, slug: str) -> HttpResponse:
     if not takes_part(user=request.user, group=group):
         raise Http404
     message = subject = None
+    # isdecimal, not isdigit: "²" is a digit that int() refuses (a 500 otherwise).
     session_id = request.GET.get("session", "")
-    if session_id.isdigit() and request.GET.get("position", "").isdigit():
+    if session_id.isdecimal() and request.GET.get("position", "").isdecimal():
         message = get_object_or_404(
             Message.objects.select_related("author__user", "session"),
             session_id=int(session_id),
             session__group=group,
             position=int(request.GET["position"]),
         )
-    elif session_id.isdigit() and request.GET.get("participant", "").isdigit():
+    elif session_id.isdecimal() and request.GET.get("participant", "").isdecimal():
         participant = get_object_or_404(
             Participant.objects.select_related("user"),
             pk=int(request.GET["participant"]),
