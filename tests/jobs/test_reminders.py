@@ -3,12 +3,15 @@ unsubscribes."""
 
 from __future__ import annotations
 
+import smtplib
 import threading
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -44,7 +47,8 @@ def test_each_member_gets_each_due_reminder_once(setup):
     again = reminders_send_due()
     # Both lead times fell due, but ten minutes before the start a "coming up" email would only
     # repeat the 15-minute one: it is claimed and skipped, never sent, never retried.
-    assert (first.sent, first.skipped, again.sent, again.created) == (2, 2, 0, 4)
+    assert (first.created, first.sent, first.skipped) == (4, 2, 2)
+    assert (again.created, again.sent, again.skipped) == (0, 0, 0)  # every row made already
     assert Reminder.objects.filter(sent_at__isnull=False).count() == 2
     assert Reminder.objects.filter(skip_reason="superseded").count() == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
@@ -186,3 +190,135 @@ def test_the_day_before_reminder_goes_out_a_day_ahead_in_plain_words(therapist):
     assert email.to == [member.email]
     assert Reminder.objects.get().lead_minutes == 24 * 60
     assert session.pk == Reminder.objects.get().session_id
+
+
+# --- Batches -------------------------------------------------------------------------------------
+
+
+def due_now(therapist, people: int):
+    """A group of ``people`` whose session starts in ten minutes: each is owed one email."""
+    group = make_group(therapist, capacity=max(2, people))
+    members = [make_member(group).user for _ in range(people)]
+    soon(make_session(group, days_ahead=10), 10)
+    return members
+
+
+def sent_once() -> bool:
+    """Every email went to a different reminder, and every reminder sent was emailed."""
+    ids = [m.extra_headers["Message-ID"] for m in mail.outbox]
+    sent = Reminder.objects.filter(sent_at__isnull=False).values_list("pk", flat=True)
+    return len(ids) == len(set(ids)) and set(ids) == {f"<reminder-{pk}@hearth>" for pk in sent}
+
+
+@pytest.mark.django_db
+def test_a_batch_runs_as_many_queries_for_eight_reminders_as_for_two(therapist):
+    due_now(therapist, 2)
+    with CaptureQueriesContext(connection) as two:
+        assert reminders_send_due(batch=20).sent == 2
+    mail.outbox.clear()
+    Reminder.objects.all().delete()
+    # Out of the way: one facilitator cannot lead two sessions at once.
+    GroupSession.objects.update(cancelled_at=timezone.now(), cancel_reason="Moved")
+    due_now(therapist, 8)
+    with CaptureQueriesContext(connection) as eight:  # 16 reminders: one batch, like the 4
+        assert reminders_send_due(batch=20).sent == 8
+    assert len(eight.captured_queries) == len(two.captured_queries)
+    assert len(mail.outbox) == 8 and sent_once()
+
+
+@pytest.mark.django_db
+def test_a_person_owed_two_reminders_in_one_batch_before_having_any_choices_gets_both(
+    therapist,
+):
+    group = make_group(therapist)
+    person = make_member(group).user
+    soon(make_session(group, days_ahead=10), 10)  # the 15-minute reminder
+    soon(make_session(group, days_ahead=12), 23 * 60)  # and tomorrow's day-before one
+    assert not ReminderPreference.objects.filter(user=person).exists()
+    assert reminders_send_due().sent == 2
+    token = ReminderPreference.objects.get(user=person).unsubscribe_token
+    assert sorted(m.subject for m in mail.outbox) == [
+        "[Hearth] Reminder: your group session is coming up",
+        "[Hearth] Your group session starts in 15 minutes",
+    ]
+    assert all(token in m.extra_headers["List-Unsubscribe"] for m in mail.outbox)
+    assert all(m.to == [person.email] for m in mail.outbox) and sent_once()
+
+
+class FailingBackend(EmailBackend):
+    """The in-memory backend, except that the mail server drops the connection at message
+    ``fail_at`` (counted over every send; ``None``: never)."""
+
+    fail_at: int | None = None
+    count = 0
+
+    def send_messages(self, messages):
+        FailingBackend.count += 1
+        if FailingBackend.count == FailingBackend.fail_at:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_a_mail_server_failing_mid_batch_keeps_what_it_took_and_the_rest_goes_next_time(
+    therapist, settings, monkeypatch
+):
+    settings.EMAIL_BACKEND = f"{__name__}.FailingBackend"
+    monkeypatch.setattr(FailingBackend, "fail_at", 3)
+    monkeypatch.setattr(FailingBackend, "count", 0)
+    members = due_now(therapist, 5)
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        reminders_send_due()
+    # The two it accepted are marked sent; the other three are still due, not skipped.
+    quarter = Reminder.objects.filter(lead_minutes=15)
+    assert quarter.filter(sent_at__isnull=False).count() == 2
+    assert quarter.filter(sent_at__isnull=True, skipped_at__isnull=True).count() == 3
+    assert len(mail.outbox) == 2 and sent_once()
+
+    monkeypatch.setattr(FailingBackend, "fail_at", None)
+    assert reminders_send_due().sent == 3
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
+    assert not quarter.filter(sent_at__isnull=True).exists() and sent_once()
+
+
+@pytest.mark.django_db
+def test_a_sweep_out_of_time_leaves_the_rest_to_the_next(therapist):
+    due_now(therapist, 5)  # five to send, five day-before ones to skip
+    first = reminders_send_due(seconds=0, batch=3)
+    assert first.sent + first.skipped == 3  # one batch, then out of time
+    assert Reminder.objects.filter(sent_at__isnull=True, skipped_at__isnull=True).count() == 7
+    rest = reminders_send_due(batch=3)
+    assert (first.sent + rest.sent, first.skipped + rest.skipped) == (5, 5)
+    assert len(mail.outbox) == 5 and sent_once()
+
+
+@pytest.mark.django_db
+def test_a_limit_caps_what_one_sweep_claims(therapist):
+    due_now(therapist, 4)
+    first = reminders_send_due(limit=5, batch=2)
+    assert first.sent + first.skipped == 5
+    assert Reminder.objects.filter(sent_at__isnull=True, skipped_at__isnull=True).count() == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sweeps_taking_small_batches_at_once_send_each_reminder_once(request):
+    members = due_now(request.getfixturevalue("therapist"), 15)
+    start = threading.Barrier(2)
+    sent: list[int] = []
+
+    def sweep():
+        try:
+            start.wait()
+            sent.append(reminders_send_due(batch=2).sent)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(sent) == 15
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
+    assert sent_once()
