@@ -6,12 +6,15 @@ and catch up from the database.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+_sending: set[asyncio.Task[None]] = set()  # sends scheduled on a running loop, until done
 
 
 def room_group(session_id: int) -> str:
@@ -36,8 +39,16 @@ def login_group(session_key: str) -> str:
 
 def send_now(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
-    if layer is not None:
+    if layer is None:
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # the usual case: sync code in a thread of its own
         async_to_sync(layer.group_send)(group, event)
+    else:  # sync code called from inside an event loop cannot block on it
+        task = loop.create_task(layer.group_send(group, event))
+        _sending.add(task)
+        task.add_done_callback(_sending.discard)
 
 
 def broadcast_on_commit(group: str, event: dict[str, Any]) -> None:

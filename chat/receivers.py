@@ -34,8 +34,9 @@ def _close_sockets_of_ended_login(sender: Any, instance: Any, **kwargs: Any) -> 
 
 @receiver(post_save, sender="accounts.User", dispatch_uid="chat.recheck_on_person_change")
 def _recheck_on_person_change(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
-    """Suspended, deactivated or erased: their sockets re-check at once."""
-    if not created:
+    """Suspended, deactivated or erased: their sockets re-check at once (not for a login)."""
+    update_fields = kwargs.get("update_fields")
+    if not created and not (update_fields and set(update_fields) <= {"last_login"}):
         person_recheck_sockets(user_id=instance.pk)
 
 
