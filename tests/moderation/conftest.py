@@ -20,10 +20,7 @@ from tests.factories import make_group, make_member
 
 @pytest.fixture
 def scene(therapist, settings):
-    """A group with an open session, two members, and an unkind message from the second one.
-
-    (test_reports.py keeps its own copy of this fixture; the two are the same.)
-    """
+    """A group with an open session, two members, and an unkind message from the second one."""
     settings.CHAT_RATE_LIMIT_BURST = 1000
     group = make_group(therapist, title="Evening circle")
     reporter, author = make_member(group).user, make_member(group).user

@@ -12,48 +12,19 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
-from chat.selectors import room_access
-from chat.services import message_post, room_join
+from chat.services import message_post
 from groups.models import Enrollment
 from moderation import services
 from moderation.models import AuditAction, AuditEvent, Report, Sanction
-from tests.chat.conftest import open_session
-from tests.factories import UserFactory, add_totp, make_group, make_member
+from tests.factories import UserFactory, add_totp, make_group
+from tests.moderation.conftest import file_report
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def scene(therapist, settings, django_capture_on_commit_callbacks):
-    """A group with a session, two members, and a message from the second one."""
-    settings.CHAT_RATE_LIMIT_BURST = 1000
-    group = make_group(therapist, title="Evening circle")
-    reporter, author = make_member(group).user, make_member(group).user
-    session = open_session(group)
-    now = timezone.now()
-    room_join(
-        access=room_access(user=author, session_id=session.pk, now=now), channel_name="a", now=now
-    )
-    posted = message_post(
-        actor=author, session_id=session.pk, body="You are all pathetic", client_id=uuid.uuid4()
-    )
-    return {
-        "group": group,
-        "session": session,
-        "reporter": reporter,
-        "author": author,
-        "message": posted.message,
-    }
-
-
-def file(scene, reason=Report.Reason.HARASSMENT, **extra):
-    return services.report_file(
-        actor=scene["reporter"],
-        group=scene["group"],
-        reason=reason,
-        message=scene["message"],
-        **extra,
-    )
+file = (
+    file_report  # the reporter reports the author's message (scene: tests/moderation/conftest.py)
+)
 
 
 def one_audit(action) -> AuditEvent:
