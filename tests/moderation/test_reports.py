@@ -22,9 +22,7 @@ from tests.moderation.conftest import file_report
 pytestmark = pytest.mark.django_db
 
 
-file = (
-    file_report  # the reporter reports the author's message (scene: tests/moderation/conftest.py)
-)
+file = file_report  # the scene's reporter reports its message
 
 
 def one_audit(action) -> AuditEvent:
