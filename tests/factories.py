@@ -92,24 +92,44 @@ def make_group(facilitator: User, **fields: object):
     return group_create(actor=facilitator, **defaults)
 
 
-def make_session(group, *, days_ahead: int = 7, hour: int = 18, minutes: int = 60, **kwargs):
-    """One session ``days_ahead`` days from now at ``hour``:00 in the group's time zone."""
+def _local_start(group, *, days_ahead: int, hour: int):
+    """``hour``:00 on the day ``days_ahead`` days from now, in the group's time zone."""
     from datetime import datetime, timedelta
 
     from django.utils import timezone
 
     from groups.scheduling import to_local
-    from groups.services import session_schedule
 
     local_day = to_local(timezone.now(), time_zone=group.time_zone).date() + timedelta(
         days=days_ahead
     )
+    return datetime.combine(local_day, datetime.min.time()).replace(hour=hour)
+
+
+def make_session(group, *, days_ahead: int = 7, hour: int = 18, minutes: int = 60, **kwargs):
+    """One session ``days_ahead`` days from now at ``hour``:00 in the group's time zone."""
+    from groups.services import session_schedule
+
     return session_schedule(
         actor=group.facilitator,
         group=group,
-        starts_local=datetime.combine(local_day, datetime.min.time()).replace(hour=hour),
+        starts_local=_local_start(group, days_ahead=days_ahead, hour=hour),
         duration_minutes=minutes,
         **kwargs,
+    )
+
+
+def make_series(group, *, count: int, days_ahead: int = 2, hour: int = 18, minutes: int = 60):
+    """A weekly series of ``count`` sessions, the first ``days_ahead`` days from now."""
+    from groups.scheduling import Recurrence
+    from groups.services import series_schedule
+
+    return series_schedule(
+        actor=group.facilitator,
+        group=group,
+        first_start_local=_local_start(group, days_ahead=days_ahead, hour=hour),
+        duration_minutes=minutes,
+        recurrence=Recurrence(count=count),
     )
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 from accounts.exceptions import ServiceError
 from accounts.models import User
 from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup, Topic
-from groups.scheduling import Recurrence, to_local
+from groups.scheduling import to_local
 from groups.services import (
     enrollment_remove,
     group_archive,
@@ -25,11 +25,10 @@ from groups.services import (
     invitation_decline,
     invitation_revoke,
     invitation_send,
-    series_schedule,
     session_schedule,
 )
 from moderation.models import AuditAction, AuditEvent
-from tests.factories import accept_guidelines, make_group, make_member, make_session
+from tests.factories import accept_guidelines, make_group, make_member, make_series, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -86,16 +85,7 @@ def test_scheduling_a_session_records_one_event(therapist):
 
 def test_scheduling_a_series_records_one_event_per_session(therapist):
     group = make_group(therapist)
-    first = to_local(timezone.now() + timedelta(days=2), time_zone=group.time_zone).replace(
-        hour=18, minute=0, second=0, microsecond=0
-    )
-    sessions = series_schedule(
-        actor=therapist,
-        group=group,
-        first_start_local=first,
-        duration_minutes=60,
-        recurrence=Recurrence(count=3),
-    )
+    sessions = make_series(group, count=3)
     events = AuditEvent.objects.filter(action=AuditAction.SESSION_SCHEDULED).order_by("id")
     assert [(e.actor, e.target_id, e.group_id, e.session_id) for e in events] == [
         (therapist, str(s.pk), group.pk, s.pk) for s in sessions

@@ -9,20 +9,18 @@ import pytest
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.models import Notification
 from accounts.tasks import SUBJECTS
 from groups.models import GroupSession, TherapyGroup
-from groups.scheduling import Recurrence, to_local
+from groups.scheduling import to_local
 from groups.services import (
     enrollment_withdraw,
     invitation_send,
-    series_schedule,
     session_reschedule,
 )
-from tests.factories import UserFactory, make_group, make_member, make_session
+from tests.factories import UserFactory, make_group, make_member, make_series, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -87,16 +85,7 @@ def test_a_series_moved_together_tells_each_member_once_per_session(
     therapist, member, django_capture_on_commit_callbacks
 ):
     group = make_group(therapist)
-    first = to_local(timezone.now() + timedelta(days=2), time_zone=group.time_zone).replace(
-        hour=18, minute=0, second=0, microsecond=0
-    )
-    sessions = series_schedule(
-        actor=therapist,
-        group=group,
-        first_start_local=first,
-        duration_minutes=60,
-        recurrence=Recurrence(count=2),
-    )
+    sessions = make_series(group, count=2)
     make_member(group, member)
 
     with django_capture_on_commit_callbacks(execute=True):
