@@ -228,6 +228,10 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Reminders the sweep claims, sends and marks per transaction. Exactly once holds for any size
+# (a ledger in the cache remembers each accepted email until the commit; groups/reminders.py).
+REMINDER_SEND_BATCH = int(os.environ.get("REMINDER_SEND_BATCH", 100))
+
 # --- Accounts and authentication ----------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
@@ -328,10 +332,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # --- Live rooms ----------------------------------------------------------------------------------
 
 # A burst of this many messages per window, per person and room (counted in the cache).
-# Reminders the sweep sends per transaction: also the most a worker killed mid-batch may send
-# twice. 1 keeps reminders exactly once but for that single email; more is faster (see
-# groups/reminders.py and docs/performance.md).
-REMINDER_SEND_BATCH = int(os.environ.get("REMINDER_SEND_BATCH", 1))
 CHAT_RATE_LIMIT_BURST = int(os.environ.get("CHAT_RATE_LIMIT_BURST", 5))
 CHAT_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("CHAT_RATE_LIMIT_WINDOW_SECONDS", 10))
 

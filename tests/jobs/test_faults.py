@@ -51,6 +51,7 @@ SWEEP = "groups.tasks.send_due_reminders"
 APP_NAME = "hearth-test-celery"
 PATIENCE = 120  # seconds; every wait polls, so a passing run takes only as long as the work
 BROKER_CLAIM = "hearth-fault-tests:claim"
+BATCH = 100  # reminders per transaction in the workers started here
 
 T = TypeVar("T")
 
@@ -60,15 +61,16 @@ T = TypeVar("T")
 
 class MailServer(socketserver.ThreadingTCPServer):
     """Just enough SMTP for Django's backend. Counts each message it accepts by (Message-ID,
-    recipient). Given ``hang_at = n``, it stops answering at the n-th message it receives:
-    before accepting it, or, with ``accept_then_hang``, just after (the client then waits on its
-    next command), as when the network or the mail server goes away."""
+    recipient). Given ``hang_at = n``, it stops answering at the n-th message it receives, as
+    when the network or the mail server goes away: with ``hang = "before_accept"`` before
+    accepting it; with ``"before_reply"`` after accepting it but before telling the client so;
+    with ``"after_reply"`` once the client knows (it then waits on its next command)."""
 
     daemon_threads = True
     allow_reuse_address = True
 
     hang_at: int | None = None
-    accept_then_hang = False
+    hang = "before_accept"
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), SMTPSession)
@@ -86,12 +88,15 @@ class MailServer(socketserver.ThreadingTCPServer):
         with self._lock:
             self._received += 1
             hang = self._received == self.hang_at
-        if hang and not self.accept_then_hang:
+        if hang and self.hang == "before_accept":
             self._hang()
             return False
         message = email.message_from_bytes(data)
         with self._lock:
             self.accepted[(message["Message-ID"], message["To"])] += 1
+        if hang and self.hang == "before_reply":
+            self._hang()
+            return False
         reply("250 OK: queued")
         if hang:
             self._hang()
@@ -234,6 +239,7 @@ def start_celery(
         "EMAIL_USE_TLS": "0",
         "EMAIL_HOST_USER": "",
         "PGAPPNAME": APP_NAME,
+        "REMINDER_SEND_BATCH": str(BATCH),
         "PYTHONUNBUFFERED": "1",
     }
     started: list[CeleryProcess] = []
@@ -336,7 +342,17 @@ def marked_sent() -> set[tuple[str, str]]:
 
 # --- A worker killed in the middle of a batch ----------------------------------------------------
 
-KILLED_AT = 250  # the worker dies while sending the 250th of 1,000 reminders
+KILLED_AT = 250  # the worker dies while sending the 250th of 1,000: the 50th of the third batch
+
+
+def in_ledger(broker_url: str) -> set[tuple[str, str]]:
+    """The emails the reminder ledger (the cache, in the worker's Redis) says were accepted."""
+    client = redis.Redis.from_url(broker_url)
+    try:
+        pks = {int(key.rsplit(b":", 1)[1]) for key in client.scan_iter(b"*reminder-accepted:*")}
+    finally:
+        client.close()
+    return emails(Reminder.objects.filter(pk__in=pks))
 
 
 def kill_mid_batch_and_start_again(
@@ -346,13 +362,13 @@ def kill_mid_batch_and_start_again(
     start_celery,
     mail_server: MailServer,
     *,
-    accept_then_hang: bool,
-) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+    hang: str,
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
     """Send the sweep for 1,000 due reminders; SIGKILL the worker (its pool too) once the mail
     server hangs on message ``KILLED_AT``; start a fresh worker and let the unacknowledged task
-    come back to it. Returns every reminder's email and the ones emailed but not marked sent
-    when the worker died."""
-    mail_server.hang_at, mail_server.accept_then_hang = KILLED_AT, accept_then_hang
+    come back to it. Returns every reminder's email, the ones emailed but not marked sent in the
+    database when the worker died, and the ones of those the ledger held."""
+    mail_server.hang_at, mail_server.hang = KILLED_AT, hang
     members_with_due_reminders(therapist, people=50, sessions=20)
     reminders_create_due(now=timezone.now())
     owed = emails(Reminder.objects.all())
@@ -365,10 +381,13 @@ def kill_mid_batch_and_start_again(
     wait_for_connections_to_close(APP_NAME, seconds=30)  # its transaction has rolled back
 
     at_kill, marked = Counter(mail_server.accepted), marked_sent()
-    assert len(at_kill) == (KILLED_AT if accept_then_hang else KILLED_AT - 1)
+    assert len(at_kill) == (KILLED_AT - 1 if hang == "before_accept" else KILLED_AT)
     assert set(at_kill.values()) == {1}
-    # A reminder is marked sent by the transaction that sends it: none is marked and unsent.
+    # Two whole batches were committed; the third died with the worker.
+    assert len(marked) == KILLED_AT // BATCH * BATCH
     assert marked <= set(at_kill)
+    unmarked, held = set(at_kill) - marked, in_ledger(broker_url)
+    assert held <= unmarked
 
     # acks_late: the killed worker never acknowledged the task, so Redis still holds it and hands
     # it out again once its visibility timeout (an hour) has passed. Let the hour pass.
@@ -385,30 +404,37 @@ def kill_mid_batch_and_start_again(
         processes=[second],
     )
     assert marked_sent() == owed
-    return owed, set(at_kill) - marked
+    assert in_ledger(broker_url) == set()  # forgotten once committed
+    return owed, unmarked, held
 
 
+@pytest.mark.parametrize("hang", ["before_accept", "after_reply"])
 def test_a_worker_killed_mid_batch_and_started_again_sends_each_reminder_once(
-    therapist, broker, broker_url, start_celery, mail_server
+    therapist, broker, broker_url, start_celery, mail_server, hang
 ):
-    owed, unmarked = kill_mid_batch_and_start_again(
-        therapist, broker, broker_url, start_celery, mail_server, accept_then_hang=False
+    """Killed while waiting on the mail server, before it took the 250th message or after it
+    said it had: the batch's emails it had accepted were in the ledger, and are not resent."""
+    owed, unmarked, held = kill_mid_batch_and_start_again(
+        therapist, broker, broker_url, start_celery, mail_server, hang=hang
     )
-    assert unmarked == set()  # killed before the server accepted: nothing in the crash window
+    assert len(unmarked) == KILLED_AT - 2 * BATCH - (hang == "before_accept")
+    assert held == unmarked
     assert mail_server.accepted == Counter(dict.fromkeys(owed, 1))
 
 
-def test_a_worker_killed_after_the_mail_server_accepted_sends_only_that_reminder_again(
+def test_a_worker_killed_before_hearing_the_mail_server_accept_sends_only_that_reminder_again(
     therapist, broker, broker_url, start_celery, mail_server
 ):
-    owed, unmarked = kill_mid_batch_and_start_again(
-        therapist, broker, broker_url, start_celery, mail_server, accept_then_hang=True
+    owed, unmarked, held = kill_mid_batch_and_start_again(
+        therapist, broker, broker_url, start_celery, mail_server, hang="before_reply"
     )
     # The one window the design admits (docs/architecture.md, "Exactly once, precisely"): the
-    # server accepted the reminder, the worker died before its commit, so it goes again — the
-    # one reminder, under the same Message-ID, which a deduplicating relay drops.
-    assert len(unmarked) == 1
-    assert mail_server.accepted == Counter(dict.fromkeys(owed, 1)) + Counter(unmarked)
+    # server accepted the 250th reminder and the worker died before it heard so, so it never
+    # reached the ledger and goes again: that one reminder, under the same Message-ID, which a
+    # deduplicating relay drops. The 49 before it in the batch were in the ledger.
+    (again,) = unmarked - held
+    assert len(held) == KILLED_AT - 2 * BATCH - 1
+    assert mail_server.accepted == Counter(dict.fromkeys(owed, 1)) + Counter([again])
 
 
 # --- Two beats -----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from groups.models import GroupSession, Reminder, ReminderPreference
-from groups.reminders import reminders_send_due
+from groups.reminders import reminders_create_due, reminders_send_due
 from groups.services import enrollment_withdraw, session_cancel
 from tests.factories import make_group, make_member, make_session
 
@@ -279,6 +279,80 @@ def test_a_mail_server_failing_mid_batch_keeps_what_it_took_and_the_rest_goes_ne
     assert reminders_send_due().sent == 3
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
     assert not quarter.filter(sent_at__isnull=True).exists() and sent_once()
+
+
+class RefusingBackend(EmailBackend):
+    """The in-memory backend, except that the mail server refuses one address with ``code``."""
+
+    refused: str = ""
+    code = 550
+
+    def send_messages(self, messages):
+        for message in messages:
+            if RefusingBackend.refused in message.to:
+                raise smtplib.SMTPRecipientsRefused(
+                    {RefusingBackend.refused: (RefusingBackend.code, b"No such mailbox")}
+                )
+        return super().send_messages(messages)
+
+
+@pytest.mark.django_db
+def test_an_address_refused_for_good_is_skipped_and_the_batch_goes_on(
+    therapist, settings, monkeypatch
+):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    members = due_now(therapist, 4)
+    monkeypatch.setattr(RefusingBackend, "refused", members[1].email)
+    result = reminders_send_due()
+    assert result.sent == 3
+    delivered = [u.email for u in members if u != members[1]]
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(delivered)
+    refused = Reminder.objects.get(lead_minutes=15, user=members[1])
+    assert (refused.sent_at, refused.skip_reason) == (None, "undeliverable")
+    assert reminders_send_due().sent == 0 and sent_once()  # not tried again every minute
+
+
+@pytest.mark.django_db
+def test_an_address_refused_for_now_stays_due_and_what_went_before_is_kept(
+    therapist, settings, monkeypatch
+):
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+    monkeypatch.setattr(RefusingBackend, "code", 451)  # "try again later"
+    members = due_now(therapist, 3)
+    reminders_create_due(now=timezone.now())
+    quarter = Reminder.objects.filter(lead_minutes=15)
+    refused = quarter.order_by("pk")[1]
+    monkeypatch.setattr(RefusingBackend, "refused", refused.user.email)
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        reminders_send_due()
+    refused.refresh_from_db()
+    assert (refused.sent_at, refused.skipped_at) == (None, None)  # still due
+    assert len(mail.outbox) == quarter.filter(sent_at__isnull=False).count() and sent_once()
+
+    monkeypatch.setattr(RefusingBackend, "refused", "")
+    reminders_send_due()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
+    assert sent_once()
+
+
+@pytest.mark.django_db
+def test_a_reminder_a_dead_sweep_emailed_is_marked_sent_and_not_emailed_again(therapist):
+    """The ledger: a sweep that died after the mail server accepted a reminder, before its
+    commit, left the reminder due and its id in the cache."""
+    from groups import reminders
+
+    members = due_now(therapist, 3)
+    reminders_create_due(now=timezone.now())
+    emailed = Reminder.objects.get(lead_minutes=15, user=members[0])
+    with reminders._ledger_writer() as remember:
+        remember(emailed.pk)
+
+    result = reminders_send_due()
+    assert (result.sent, result.recovered) == (2, 1)
+    emailed.refresh_from_db()
+    assert emailed.sent_at is not None
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members[1:])
+    assert reminders._ledger_accepted([emailed.pk]) == set()  # forgotten once committed
 
 
 @pytest.mark.django_db
