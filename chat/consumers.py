@@ -115,6 +115,12 @@ def db_pool_close_connections() -> None:
 # so it runs once a minute.
 RECHECK_SECONDS = 60
 PRESENCE_SECONDS = 60
+# A live message that skips a position is held this long for the one it skipped before the
+# database fills the gap. Messages committed in order by two server processes (or two threads
+# of one) can cross on their way through Redis by a few milliseconds; filling each such gap at
+# once cost every socket of the room a query, fifty queries for one message crossing another.
+GAP_WAIT_SECONDS = 0.2
+EARLY_LIMIT = 200  # held messages past this: fill from the database at once
 WARNING_BEFORE_END = timedelta(minutes=5)
 
 # Close codes (4000-4999 are the application's): see docs/protocol.md.
@@ -209,6 +215,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope["user"]
         self.tasks: list[asyncio.Task[None]] = []
+        # Delivery in position order: one sender at a time (a handler or the gap timer), and
+        # the live messages that arrived ahead of a missing one, by position.
+        self.delivering = asyncio.Lock()
+        self.early: dict[int, dict[str, Any]] = {}
+        self.gap_task: asyncio.Task[None] | None = None
         try:
             self.access = await db(room_access)(
                 user=self.user, session_id=self.session_id, now=timezone.now()
@@ -237,13 +248,16 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(await db(self._state)())
         # Live events that arrive meanwhile wait in this socket's channel until connect returns
         # (a consumer handles one event at a time); message() then drops what history covered.
-        await self._send_history(after=self._resume_from())
+        async with self.delivering:
+            await self._send_history(after=self._resume_from())
         await self._broadcast_presence()
         self.tasks.append(asyncio.create_task(self._watch()))
 
     async def disconnect(self, code: int) -> None:
         for task in self.tasks:
             task.cancel()
+        if getattr(self, "gap_task", None) is not None:
+            self.gap_task.cancel()
         if not hasattr(self, "participant_id"):
             return
         await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
@@ -292,7 +306,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def _send_history(self, *, after: int) -> None:
-        """Send every message after ``after`` from the database, in order."""
+        """Send every message after ``after`` from the database, in order. Hold
+        ``self.delivering``."""
         self.last_sent = after
         while True:
             page = await db(messages_after)(session_id=self.session_id, position=self.last_sent)
@@ -327,7 +342,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if kind == "message.send":
             await self._post(content)
         elif kind == "resync":
-            await self._send_history(after=self.last_sent_or(content.get("after")))
+            async with self.delivering:
+                await self._send_history(after=self.last_sent_or(content.get("after")))
+                await self._send_early()
         elif kind == "hide_author":
             await self._call(
                 services.author_hide_for_me,
@@ -387,14 +404,45 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     # --- From the channel layer ------------------------------------------------------------
 
     async def message(self, event: dict[str, Any]) -> None:
-        position = event["position"]
-        if position <= self.last_sent:
-            return  # already sent (from history, or a duplicate)
-        if position > self.last_sent + 1:
-            await self._send_history(after=self.last_sent)  # a gap: the database fills it
-            return
-        await self.send_json(event)
-        self.last_sent = position
+        async with self.delivering:
+            position = event["position"]
+            if position <= self.last_sent:
+                return  # already sent (from history, or a duplicate)
+            if position > self.last_sent + 1:  # ahead of one not here yet: hold it
+                self.early[position] = event
+                if len(self.early) > EARLY_LIMIT:
+                    await self._fill_gap()
+                elif self.gap_task is None:
+                    self.gap_task = asyncio.create_task(self._fill_gap_later())
+                return
+            await self.send_json(event)
+            self.last_sent = position
+            await self._send_early()
+
+    async def _send_early(self) -> None:
+        """Send the held messages that follow on now; drop those already sent. Hold
+        ``self.delivering``."""
+        while (event := self.early.pop(self.last_sent + 1, None)) is not None:
+            await self.send_json(event)
+            self.last_sent = event["position"]
+        for position in [p for p in self.early if p <= self.last_sent]:
+            del self.early[position]
+        if not self.early and self.gap_task is not None:
+            self.gap_task.cancel()  # the gap closed by itself
+            self.gap_task = None
+
+    async def _fill_gap_later(self) -> None:
+        await asyncio.sleep(GAP_WAIT_SECONDS)
+        async with self.delivering:
+            self.gap_task = None
+            if self.early:
+                await self._fill_gap()
+
+    async def _fill_gap(self) -> None:
+        """The missing message did not come live (the channel layer may drop messages): the
+        database fills the gap. Hold ``self.delivering``."""
+        await self._send_history(after=self.last_sent)
+        await self._send_early()
 
     async def message_hidden(self, event: dict[str, Any]) -> None:
         await self.send_json(event)

@@ -8,10 +8,13 @@ from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from chat import consumers
+from chat.broadcast import room_group
 from chat.models import Attendance, Message, Participant, Room
+from chat.selectors import message_event
 from chat.services import participant_remove
 from groups.models import GroupSession
 from groups.services import enrollment_remove
@@ -245,6 +248,40 @@ async def test_a_message_the_channel_layer_dropped_is_filled_from_the_database(r
     assert [(m["position"], m["body"]) for m in got] == [(1, "lost"), (2, "found")]
     await alice.disconnect()
     await bob.disconnect()
+
+
+async def test_messages_that_cross_on_the_way_are_put_in_order_without_the_database(room):
+    """Two processes commit positions 1 and 2 in order, but 2's broadcast overtakes 1's: the
+    socket holds 2 for the moment 1 needs to arrive, instead of asking the database."""
+    alice, _, _ = await joined(room["alice"], room["session"])
+
+    def store_quietly() -> list[dict]:
+        author = Participant.objects.get(session=room["session"], user=room["alice"])
+        room_row = Room.objects.get(session=room["session"])
+        stored = []
+        for body in ("first", "second"):
+            room_row.last_position += 1
+            stored.append(
+                Message.objects.create(
+                    session=room["session"],
+                    position=room_row.last_position,
+                    author=author,
+                    body=body,
+                )
+            )
+        room_row.save(update_fields=["last_position"])
+        return [message_event(m) for m in stored]
+
+    first, second = await sync_to_async(store_quietly)()
+    layer = get_channel_layer()
+    await layer.group_send(room_group(room["session"].pk), second)
+    await asyncio.sleep(consumers.GAP_WAIT_SECONDS / 4)
+    await layer.group_send(room_group(room["session"].pk), first)
+    got = [await next_of(alice, "message"), await next_of(alice, "message")]
+    assert [(m["position"], m["body"]) for m in got] == [(1, "first"), (2, "second")]
+    # A catch-up from the database ends with history.end; none came.
+    assert await alice.receive_nothing(timeout=consumers.GAP_WAIT_SECONDS * 2)
+    await alice.disconnect()
 
 
 @pytest.mark.parametrize(
