@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from chat.broadcast import facilitators_group, login_group, person_group, room_g
 from chat.models import Room
 from chat.selectors import (
     HISTORY_PAGE,
+    RoomAccess,
     RoomRefusal,
     hidden_participants,
     hidden_positions,
@@ -241,6 +243,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             access=self.access, channel_name=self.channel_name, now=timezone.now()
         )
         self.participant_id = participant.pk
+        self.access = dataclasses.replace(self.access, participant=participant)
         self.muted = participant.muted_at is not None
         self.closes_at = self.access.session.closes_at
         self.warned = False
@@ -368,6 +371,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 session_id=self.session_id,
                 body=content.get("body"),
                 client_id=client_id,
+                access=self.access,  # renewed at every re-check
             )
         except ServiceError as error:
             await self._error(error.code, error.message, client_id=client_id)
@@ -546,7 +550,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         """Re-check this socket's right to be here (revocation); keep attendance fresh."""
         now = timezone.now()
 
-        def check() -> tuple[str | None, datetime | None]:
+        def check() -> tuple[str | None, RoomAccess | None]:
             session = self.scope.get("session")
             user = self.user.__class__.objects.filter(pk=self.user.pk).first()
             if user is None or session is None or not _session_still_valid(session, user):
@@ -556,9 +560,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             except RoomRefusal as refusal:
                 return refusal.code, None
             services.room_heartbeat(channel_name=self.channel_name, now=now)
-            return None, access.session.closes_at
+            return None, access
 
-        problem, closes_at = await db(check)()
+        problem, access = await db(check)()
         if problem == "closed":
             await self.room_closed({"reason": "ended"})
             return False
@@ -570,8 +574,9 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": problem})
             await self.close(code=CLOSE_REVOKED)
             return False
-        if closes_at is not None:
-            self.closes_at = closes_at
+        if access is not None:
+            self.access = access  # what message_post trusts until the next re-check
+            self.closes_at = access.session.closes_at
         return True
 
 

@@ -106,14 +106,24 @@ def _within_rate_limit(*, session_id: int, user_id: int, now: datetime) -> bool:
 
 
 def message_post(
-    *, actor: User, session_id: int, body: object, client_id: object, now: datetime | None = None
+    *,
+    actor: User,
+    session_id: int,
+    body: object,
+    client_id: object,
+    now: datetime | None = None,
+    access: RoomAccess | None = None,
 ) -> Posted:
     """Store a message at the next position of the room, then broadcast it after commit.
 
     Sending again with the same ``client_id`` stores nothing and returns the original, so a
-    client may resend freely after a reconnect. Whether the room is still open is decided again
-    under the room row's lock, which ``room_end`` takes too: once the end has committed, no
-    message is stored.
+    client may resend freely after a reconnect. Whether the room is still open, and whether
+    the sender is still muted or removed, is decided again under the room row's lock, which
+    ``room_end`` takes too: once the end has committed, no message is stored.
+
+    ``access`` is the socket's own ``room_access`` decision, which it renews whenever anything
+    about the person changes (``person.recheck``) and at least once a minute; without it the
+    decision is made here (five queries, most of the cost of a message).
     """
     now = now or timezone.now()
     try:
@@ -122,10 +132,11 @@ def message_post(
         raise ServiceError(
             "Each message needs a client_id (a UUID).", code="invalid_client_id"
         ) from error
-    try:
-        access = room_access(user=actor, session_id=session_id, now=now)
-    except RoomRefusal as refusal:
-        raise ServiceError(refusal.message, code=refusal.code) from refusal
+    if access is None:
+        try:
+            access = room_access(user=actor, session_id=session_id, now=now)
+        except RoomRefusal as refusal:
+            raise ServiceError(refusal.message, code=refusal.code) from refusal
     participant = access.participant
     if participant is None:
         raise ServiceError("Please join the room first.", code="not_joined")
@@ -138,11 +149,6 @@ def message_post(
             f"You are muted in this group until {until:%-d %B, %H:%M}. You can still read along.",
             code="muted",
         )
-    if participant.muted_at is not None:
-        raise ServiceError(
-            "The facilitator has muted you for the rest of this session. You can still read along.",
-            code="muted",
-        )
     text = clean_body(body)
     if not _within_rate_limit(session_id=session_id, user_id=actor.pk, now=now):
         raise ServiceError(
@@ -153,6 +159,7 @@ def message_post(
         with transaction.atomic():
             room = Room.objects.select_for_update().get(session_id=session_id)
             _require_still_open(session_id=session_id, now=max(now, timezone.now()))
+            _require_still_heard(participant.pk)
             room.last_position += 1
             room.save(update_fields=["last_position"])
             message = Message.objects.create(
@@ -172,6 +179,20 @@ def message_post(
             raise
         return Posted(message=existing, created=False)
     return Posted(message=message, created=True, notices=notices)
+
+
+def _require_still_heard(participant_id: int) -> None:
+    """Refuse a participant the facilitator has removed or muted, as committed."""
+    muted_at, removed_at = Participant.objects.values_list("muted_at", "removed_at").get(
+        pk=participant_id
+    )
+    if removed_at is not None:
+        raise ServiceError("The facilitator has asked you to leave this session.", code="removed")
+    if muted_at is not None:
+        raise ServiceError(
+            "The facilitator has muted you for the rest of this session. You can still read along.",
+            code="muted",
+        )
 
 
 _STILL_OPEN_REFUSALS = {

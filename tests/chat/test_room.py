@@ -688,3 +688,42 @@ async def test_sending_after_being_removed_closes_with_the_removed_code(room, th
     )
     await next_of(alice, "you.removed")
     assert (await alice.receive_output(timeout=2))["code"] == consumers.CLOSE_REMOVED
+
+
+def test_a_socket_trusting_its_own_access_posts_in_six_queries_and_is_still_refused_once_muted(
+    room, therapist
+):
+    """The consumer passes its own access decision (renewed at every re-check) instead of
+    deciding again per message; what a facilitator changes in the room is still read under the
+    room lock."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.exceptions import ServiceError
+    from chat.selectors import room_access
+    from chat.services import message_post, participant_set_muted, room_join
+
+    session = room["session"]
+    access = room_access(user=room["alice"], session_id=session.pk, now=timezone.now())
+    participant = room_join(access=access, channel_name="test.alice", now=timezone.now())
+    access = room_access(user=room["alice"], session_id=session.pk, now=timezone.now())
+
+    def post() -> None:
+        message_post(
+            actor=room["alice"], session_id=session.pk, body="hi", client_id=new_id(), access=access
+        )
+
+    with CaptureQueriesContext(connection) as queries:
+        post()
+    statements = [q["sql"].split()[0] for q in queries.captured_queries]
+    # client_id seen before?; the locked room; the session; the participant; the room; the
+    # message (plus the transaction's savepoint markers in tests).
+    assert statements.count("SELECT") == 4 and statements.count("UPDATE") == 1
+    assert statements.count("INSERT") == 1
+
+    participant_set_muted(
+        actor=therapist, session_id=session.pk, participant_id=participant.pk, muted=True
+    )
+    with pytest.raises(ServiceError) as refused:
+        post()  # ``access`` still says unmuted
+    assert refused.value.code == "muted"
