@@ -22,6 +22,7 @@ from chat.broadcast import broadcast_on_commit, login_group, person_group, room_
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
 from chat.selectors import PRESENCE_TIMEOUT, RoomAccess, RoomRefusal, message_event, room_access
+from config.redis import redis_client, redis_key
 from groups import rights
 from groups.models import GroupSession
 from groups.services import session_end, session_extend
@@ -92,16 +93,22 @@ def clean_body(body: object) -> str:
 def _within_rate_limit(*, session_id: int, user_id: int, now: datetime) -> bool:
     """A burst of CHAT_RATE_LIMIT_BURST messages per window, per person and room.
 
-    Counted in the shared cache (Redis in production), so it holds across server processes.
+    Counted in Redis (the in-process cache without it), so it holds across server processes.
     """
     seconds = settings.CHAT_RATE_LIMIT_WINDOW_SECONDS
     key = f"chat:rate:{session_id}:{user_id}:{int(now.timestamp()) // seconds}"
-    cache.add(key, 0, timeout=seconds * 2)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=seconds * 2)
-        count = 1
+    if client := redis_client():  # one round trip
+        pipe = client.pipeline(transaction=False)
+        pipe.incr(redis_key(key))
+        pipe.expire(redis_key(key), seconds * 2)
+        count = pipe.execute()[0]
+    else:
+        cache.add(key, 0, timeout=seconds * 2)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=seconds * 2)
+            count = 1
     return count <= settings.CHAT_RATE_LIMIT_BURST
 
 

@@ -23,7 +23,6 @@ than blocking the queue.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import smtplib
 import time
@@ -43,6 +42,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from config.redis import redis_client, redis_key
 from groups.models import Enrollment, GroupSession, Reminder, ReminderPreference
 
 SUBJECTS = {
@@ -252,15 +252,8 @@ def reminder_email(reminder: DueReminder, unsubscribe_token: str) -> EmailMessag
     )
 
 
-@functools.cache
-def _ledger() -> redis.Redis | None:
-    """The ledger's Redis client, one per process (its pool reconnects after a fork); None
-    without Redis, where the cache (in-process) stands in."""
-    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
-
-
 def _ledger_key(pk: int) -> str:
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:reminder-accepted:{pk}"
+    return redis_key(f"reminder-accepted:{pk}")
 
 
 @contextlib.contextmanager
@@ -276,7 +269,7 @@ def _ledger_writer() -> Iterator[Callable[[int], None]]:
     with a FIN (there is no unread reply to turn the close into a reset), and Redis applies
     everything before it. Only losing the worker's whole machine can lose a record. At the end
     the replies are turned back on and one answer confirms that Redis has applied them all."""
-    client = _ledger()
+    client = redis_client()
     if client is None:
         yield lambda pk: cache.set(_ledger_key(pk), 1, LEDGER_SECONDS)
         return
@@ -301,7 +294,7 @@ def _ledger_accepted(pks: list[int]) -> set[int]:
     if not pks:
         return set()
     keys = [_ledger_key(pk) for pk in pks]
-    if client := _ledger():
+    if client := redis_client():
         return {pk for pk, held in zip(pks, client.mget(keys), strict=True) if held is not None}
     found = cache.get_many(keys)
     return {pk for pk, key in zip(pks, keys, strict=True) if key in found}
@@ -314,7 +307,7 @@ def _ledger_forget(pks: list[int]) -> None:
         return
     keys = [_ledger_key(pk) for pk in pks]
     try:
-        if client := _ledger():
+        if client := redis_client():
             client.unlink(*keys)
         else:
             cache.delete_many(keys)
