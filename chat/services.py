@@ -11,8 +11,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, OuterRef, Subquery, Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
@@ -147,52 +147,124 @@ def message_post(
     participant = access.participant
     if participant is None:
         raise ServiceError("Please join the room first.", code="not_joined")
-    existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
-    if existing is not None:
-        return Posted(message=existing, created=False)
-    if access.group_muted_until is not None and access.group_muted_until > now:
-        until = timezone.localtime(access.group_muted_until)
-        raise ServiceError(
-            f"You are muted in this group until {until:%-d %B, %H:%M}. You can still read along.",
-            code="muted",
-        )
-    text = clean_body(body)
-    if not _within_rate_limit(session_id=session_id, user_id=actor.pk, now=now):
-        raise ServiceError(
-            "You are sending messages very quickly. Please wait a few seconds and try again.",
-            code="rate_limited",
-        )
+    # A resend of a stored message gets the original back, whatever would refuse it now; the
+    # checks made before the transaction look for it only when they refuse (a resend is rare,
+    # and a query per message is not).
+    try:
+        if access.group_muted_until is not None and access.group_muted_until > now:
+            until = timezone.localtime(access.group_muted_until)
+            raise ServiceError(
+                f"You are muted in this group until {until:%-d %B, %H:%M}. "
+                "You can still read along.",
+                code="muted",
+            )
+        text = clean_body(body)
+        if not _within_rate_limit(session_id=session_id, user_id=actor.pk, now=now):
+            raise ServiceError(
+                "You are sending messages very quickly. Please wait a few seconds and try again.",
+                code="rate_limited",
+            )
+    except ServiceError:
+        if (original := _original(participant.pk, client_uuid)) is not None:
+            return Posted(message=original, created=False)
+        raise
     try:
         with transaction.atomic():
-            room = Room.objects.select_for_update().get(session_id=session_id)
-            _require_still_open(session_id=session_id, now=max(now, timezone.now()))
-            _require_still_heard(participant.pk)
-            room.last_position += 1
-            room.save(update_fields=["last_position"])
+            # Three statements: the next position (which takes the room row's lock, as
+            # room_end does), then, read after the lock so that an end or a mute committed
+            # meanwhile is seen, this client_id's original and whether the room still hears
+            # this person, then the message.
+            position = _next_position(session_id)
+            existing_pk, muted_at, removed_at, session = _sender_state(participant.pk, client_uuid)
+            if existing_pk is not None:
+                raise _AlreadyStored(existing_pk)
+            shut = _STILL_OPEN_REFUSALS.get(session.status_at(max(now, timezone.now())))
+            if shut is not None:
+                raise ServiceError(shut[0], code=shut[1])
+            _require_still_heard(muted_at=muted_at, removed_at=removed_at)
             message = Message.objects.create(
                 session_id=session_id,
-                position=room.last_position,
+                position=position,
                 author=participant,
                 body=text,
                 client_id=client_uuid,
-                before_start=now < access.session.starts_at,
+                before_start=now < session.starts_at,
             )
             broadcast_on_commit(room_group(session_id), message_event(message))
             notices = run_message_checks(message, access)
+    except _AlreadyStored as already:
+        return Posted(message=Message.objects.get(pk=already.pk), created=False)
     except IntegrityError:
         # The same client_id raced in from another connection: that one won.
-        existing = Message.objects.filter(author=participant, client_id=client_uuid).first()
-        if existing is None:
+        if (original := _original(participant.pk, client_uuid)) is None:
             raise
-        return Posted(message=existing, created=False)
+        return Posted(message=original, created=False)
     return Posted(message=message, created=True, notices=notices)
 
 
-def _require_still_heard(participant_id: int) -> None:
-    """Refuse a participant the facilitator has removed or muted, as committed."""
-    muted_at, removed_at = Participant.objects.values_list("muted_at", "removed_at").get(
-        pk=participant_id
+class _AlreadyStored(Exception):
+    """This client_id's message is stored already (rolls the new position back)."""
+
+    def __init__(self, pk: int) -> None:
+        self.pk = pk
+
+
+def _original(participant_id: int, client_id: uuid.UUID) -> Message | None:
+    return Message.objects.filter(author_id=participant_id, client_id=client_id).first()
+
+
+def _next_position(session_id: int) -> int:
+    """Allocate the room's next position: one UPDATE, which holds the room row's lock until the
+    transaction ends (the ORM would need a SELECT … FOR UPDATE and an UPDATE)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Room._meta.db_table} SET last_position = last_position + 1 "  # noqa: S608
+            "WHERE session_id = %s RETURNING last_position",
+            [session_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise ServiceError("Please join the room first.", code="not_joined")
+    return int(row[0])
+
+
+def _sender_state(
+    participant_id: int, client_id: uuid.UUID
+) -> tuple[int | None, datetime | None, datetime | None, GroupSession]:
+    """In one query: the message already stored under ``client_id`` (its id, or None), the
+    participant's mute and removal, and their session's times (enough for ``status_at``)."""
+    row = (
+        Participant.objects.filter(pk=participant_id)
+        .annotate(
+            original=Subquery(
+                Message.objects.filter(author=OuterRef("pk"), client_id=client_id).values("pk")[:1]
+            )
+        )
+        .values_list(
+            "original",
+            "muted_at",
+            "removed_at",
+            "session__starts_at",
+            "session__ends_at",
+            "session__room_opens_minutes",
+            "session__closed_at",
+            "session__cancelled_at",
+        )
+        .get()
     )
+    original, muted_at, removed_at, starts_at, ends_at, opens, closed_at, cancelled_at = row
+    session = GroupSession(
+        starts_at=starts_at,
+        ends_at=ends_at,
+        room_opens_minutes=opens,
+        closed_at=closed_at,
+        cancelled_at=cancelled_at,
+    )
+    return original, muted_at, removed_at, session
+
+
+def _require_still_heard(*, muted_at: datetime | None, removed_at: datetime | None) -> None:
+    """Refuse a participant the facilitator has removed or muted, as committed."""
     if removed_at is not None:
         raise ServiceError("The facilitator has asked you to leave this session.", code="removed")
     if muted_at is not None:
@@ -207,16 +279,6 @@ _STILL_OPEN_REFUSALS = {
     GroupSession.Status.CANCELLED: ("This session was cancelled.", "cancelled"),
     GroupSession.Status.UPCOMING: ("The room is not open yet.", "too_early"),
 }
-
-
-def _require_still_open(*, session_id: int, now: datetime) -> None:
-    """Refuse unless the room is open at ``now``, as committed. Call with the room row locked."""
-    session = GroupSession.objects.only(
-        "starts_at", "ends_at", "room_opens_minutes", "closed_at", "cancelled_at"
-    ).get(pk=session_id)
-    refusal = _STILL_OPEN_REFUSALS.get(session.status_at(now))
-    if refusal is not None:
-        raise ServiceError(refusal[0], code=refusal[1])
 
 
 # --- "Mute for me" -------------------------------------------------------------------------------

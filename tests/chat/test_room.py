@@ -690,7 +690,7 @@ async def test_sending_after_being_removed_closes_with_the_removed_code(room, th
     assert (await alice.receive_output(timeout=2))["code"] == consumers.CLOSE_REMOVED
 
 
-def test_a_socket_trusting_its_own_access_posts_in_six_queries_and_is_still_refused_once_muted(
+def test_a_socket_trusting_its_own_access_posts_in_three_statements_and_is_still_refused_once_muted(
     room, therapist
 ):
     """The consumer passes its own access decision (renewed at every re-check) instead of
@@ -715,11 +715,12 @@ def test_a_socket_trusting_its_own_access_posts_in_six_queries_and_is_still_refu
 
     with CaptureQueriesContext(connection) as queries:
         post()
-    statements = [q["sql"].split()[0] for q in queries.captured_queries]
-    # client_id seen before?; the locked room; the session; the participant; the room; the
-    # message (plus the transaction's savepoint markers in tests).
-    assert statements.count("SELECT") == 4 and statements.count("UPDATE") == 1
-    assert statements.count("INSERT") == 1
+    statements = [
+        q["sql"].split()[0] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]
+    ]
+    # The next position (the room lock); the sender's state (client_id's original, mute,
+    # removal, the session's times); the message.
+    assert statements == ["BEGIN", "UPDATE", "SELECT", "INSERT", "COMMIT"]
 
     participant_set_muted(
         actor=therapist, session_id=session.pk, participant_id=participant.pk, muted=True
@@ -727,3 +728,39 @@ def test_a_socket_trusting_its_own_access_posts_in_six_queries_and_is_still_refu
     with pytest.raises(ServiceError) as refused:
         post()  # ``access`` still says unmuted
     assert refused.value.code == "muted"
+
+
+def test_a_resend_gets_its_original_back_even_when_it_would_now_be_refused(
+    room, therapist, settings
+):
+    """Muted since, or over the rate limit: a resend of a stored message is not a new one."""
+    from chat.selectors import room_access
+    from chat.services import message_post, participant_set_muted, room_join
+
+    settings.CHAT_RATE_LIMIT_BURST = 1
+    session = room["session"]
+    access = room_access(user=room["alice"], session_id=session.pk, now=timezone.now())
+    participant = room_join(access=access, channel_name="test.alice", now=timezone.now())
+    access = room_access(user=room["alice"], session_id=session.pk, now=timezone.now())
+    client_id = new_id()
+
+    def post():
+        return message_post(
+            actor=room["alice"],
+            session_id=session.pk,
+            body="hi",
+            client_id=client_id,
+            access=access,
+        )
+
+    first = post()
+    again = post()  # the second message in the window: over the limit
+    participant_set_muted(
+        actor=therapist, session_id=session.pk, participant_id=participant.pk, muted=True
+    )
+    settings.CHAT_RATE_LIMIT_BURST = 1000
+    once_muted = post()
+    assert first.created and not again.created and not once_muted.created
+    assert again.message.pk == once_muted.message.pk == first.message.pk
+    assert Message.objects.filter(session=session).count() == 1
+    assert Room.objects.get(session=session).last_position == 1  # no position spent
