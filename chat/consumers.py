@@ -94,6 +94,24 @@ def _broadcast_presence_soon(session_id: int, channel_layer: Any) -> None:
     task.add_done_callback(_presence_tasks.discard)
 
 
+# Reads that every socket of a room in this process makes at about the same time (filling the
+# same gap, refreshing the same presence list) share one query: fifty sockets filling a gap
+# each with a query of its own, when the server was already behind, put it further behind.
+_shared_reads: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+
+
+async def shared_read(key: tuple[Any, ...], func: Callable[..., Any], **kwargs: Any) -> Any:
+    """``db(func)(**kwargs)``, or the result of the same read already under way in this
+    process (``key`` names it). One socket going away does not cancel the others' read."""
+    loop = asyncio.get_running_loop()
+    key = (id(loop), *key)
+    read = _shared_reads.get(key)
+    if read is None:
+        read = _shared_reads[key] = asyncio.ensure_future(db(func)(**kwargs))
+        read.add_done_callback(lambda done: _shared_reads.pop(key, None))
+    return await asyncio.shield(read)
+
+
 def db_pool_close_connections() -> None:
     """Close the database connections the pool's threads keep open (so that, for example, a
     test database can be dropped). Blocks until every thread of the pool has done it."""
@@ -322,12 +340,21 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             "hidden_positions": hidden_positions(session_id=session.pk),
         }
 
-    async def _send_history(self, *, after: int) -> None:
+    async def _send_history(self, *, after: int, shared: bool = False) -> None:
         """Send every message after ``after`` from the database, in order. Hold
-        ``self.delivering``."""
+        ``self.delivering``. ``shared``: the read may be one another socket of this room
+        started a moment earlier (for gaps: a message missing then is filled by the next)."""
         self.last_sent = after
         while True:
-            page = await db(messages_after)(session_id=self.session_id, position=self.last_sent)
+            if shared:
+                page = await shared_read(
+                    ("history", self.session_id, self.last_sent),
+                    messages_after,
+                    session_id=self.session_id,
+                    position=self.last_sent,
+                )
+            else:
+                page = await db(messages_after)(session_id=self.session_id, position=self.last_sent)
             for message in page:
                 await self.send_json(message_event(message))
                 self.last_sent = message.position
@@ -448,6 +475,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if not self.early and self.gap_task is not None:
             self.gap_task.cancel()  # the gap closed by itself
             self.gap_task = None
+        elif self.early and self.gap_task is None:  # still a gap after a fill: wait again
+            self.gap_task = asyncio.create_task(self._fill_gap_later())
 
     async def _fill_gap_later(self) -> None:
         await asyncio.sleep(GAP_WAIT_SECONDS)
@@ -459,7 +488,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def _fill_gap(self) -> None:
         """The missing message did not come live (the channel layer may drop messages): the
         database fills the gap. Hold ``self.delivering``."""
-        await self._send_history(after=self.last_sent)
+        await self._send_history(after=self.last_sent, shared=True)
         await self._send_early()
 
     async def message_hidden(self, event: dict[str, Any]) -> None:
@@ -545,7 +574,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     return
                 if (timezone.now() - last_presence).total_seconds() >= PRESENCE_SECONDS:
                     last_presence = timezone.now()
-                    people = await db(present)(session_id=self.session_id, now=last_presence)
+                    people = await shared_read(
+                        ("present", self.session_id),
+                        present,
+                        session_id=self.session_id,
+                        now=last_presence,
+                    )
                     await self.send_json({"type": ServerEvent.PRESENCE, "people": people})
         except asyncio.CancelledError:
             pass

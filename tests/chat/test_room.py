@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import timedelta
 
@@ -764,3 +765,25 @@ def test_a_resend_gets_its_original_back_even_when_it_would_now_be_refused(
     assert again.message.pk == once_muted.message.pk == first.message.pk
     assert Message.objects.filter(session=session).count() == 1
     assert Room.objects.get(session=session).last_position == 1  # no position spent
+
+
+async def test_sockets_asking_for_the_same_read_at_once_share_one_query(room):
+    calls = []
+
+    def slow_count(*, session_id):
+        calls.append(session_id)
+        time.sleep(0.1)
+        return Message.objects.filter(session_id=session_id).count()
+
+    key = ("test", room["session"].pk)
+    first = asyncio.ensure_future(
+        consumers.shared_read(key, slow_count, session_id=room["session"].pk)
+    )
+    await asyncio.sleep(0.02)
+    second = consumers.shared_read(key, slow_count, session_id=room["session"].pk)
+    first.cancel()  # the first socket went away: the second still gets its answer
+    assert await second == 0
+    assert calls == [room["session"].pk]
+    # Once done, the next read is a new one.
+    assert await consumers.shared_read(key, slow_count, session_id=room["session"].pk) == 0
+    assert len(calls) == 2
