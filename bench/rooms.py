@@ -5,10 +5,11 @@ one open session each, logs every member in (Django sessions written straight in
 and then, in one run, measures these servers in turn, each as two processes sharing Redis (and
 PostgreSQL):
 
-1. ``core``: Hearth (daphne, DEBUG=0) with the default channel layer, ``RedisChannelLayer``;
-2. ``core-timeout``: the same with ``socket_timeout=None`` on the layer's Redis connection (the
-   known fix for redis-py 8, applied from a settings module written to a temporary folder);
-3. ``pubsub``: Hearth with ``RedisPubSubChannelLayer`` (``CHANNEL_LAYER=pubsub``);
+1. ``core``: Hearth (daphne, DEBUG=0) with ``RedisChannelLayer`` (``CHANNEL_LAYER=core``);
+2. ``core-timeout`` (only when asked for): the same with ``socket_timeout=None`` forced on the
+   layer's Redis connection from a settings module written to a temporary folder (the fix for
+   redis-py 8 that settings now carry themselves);
+3. ``pubsub``: Hearth with ``RedisPubSubChannelLayer``, the default (``CHANNEL_LAYER=pubsub``);
 4. ``peer``: the minimal peer, ``bench/peer_relay.py`` (``websockets`` + Redis pub/sub, no Django).
 
 For each, 1,000 WebSocket clients connect (alternately to the two processes) in slices, the idle
@@ -1328,7 +1329,7 @@ def summary(variants: list[Variant]) -> tuple[str, list[str]]:
         elif peer_best:
             notes.append(f"{v.label}: no clean step at all (the peer reached {peer_best:g}).")
     for v in hearth:
-        if v.key not in ("core", "core-timeout") or not v.echo:
+        if not v.echo:
             continue
         e = v.echo
         verdict = "meets" if e.echo_p99 < ECHO_TARGET_MS and e.complete else "misses"
@@ -1559,7 +1560,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ramp-seconds", type=float, default=4.0, help="idle measurement, s")
     parser.add_argument(
         "--only",
-        default="core,core-timeout,pubsub,peer",
+        default="core,pubsub,peer",
         help="which servers, comma-separated: core, core-timeout, pubsub, peer",
     )
     parser.add_argument(
@@ -1617,11 +1618,14 @@ def main() -> None:
     )
     fixed_env = {
         **env,
+        "CHANNEL_LAYER": "core",
         "DJANGO_SETTINGS_MODULE": "bench_rooms_settings",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(work), env.get("PYTHONPATH", "")])),
     }
     catalogue = {
-        "core": Variant("core", "Hearth, RedisChannelLayer (default)", "hearth", dict(env)),
+        "core": Variant(
+            "core", "Hearth, RedisChannelLayer", "hearth", {**env, "CHANNEL_LAYER": "core"}
+        ),
         "core-timeout": Variant(
             "core-timeout",
             "Hearth, RedisChannelLayer + socket_timeout=None",
@@ -1630,7 +1634,7 @@ def main() -> None:
         ),
         "pubsub": Variant(
             "pubsub",
-            "Hearth, RedisPubSubChannelLayer",
+            "Hearth, RedisPubSubChannelLayer (default)",
             "hearth",
             {**env, "CHANNEL_LAYER": "pubsub"},
         ),
