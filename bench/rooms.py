@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DAPHNE = str(Path(PYTHON).with_name("daphne"))
 PEER = ROOT / "bench" / "peer_relay.py"
+FLOOR_APP = "bench.channels_floor:application"
 DOC = ROOT / "docs" / "performance.md"
 README = ROOT / "bench" / "README.md"
 
@@ -689,10 +690,12 @@ def wait_for(check: Any, server: subprocess.Popen[bytes], log: Path, what: str) 
     raise BenchError(f"{what} did not start within 60 s:\n{tail(log)}")
 
 
-def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_daphne(
+    env: dict[str, str], port: int, log: Path, app: str = "config.asgi:application"
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), app],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -925,7 +928,7 @@ class Step:
 class Variant:
     key: str
     label: str
-    kind: str  # "hearth" or "peer"
+    kind: str  # "hearth", "floor" (bench/channels_floor.py) or "peer"
     env: dict[str, str] = field(default_factory=dict)
     connect_seconds: float = 0.0
     idle_cpu: dict[str, float] = field(default_factory=dict)
@@ -1089,6 +1092,9 @@ class Bench:
             for port, log in zip(ports, logs, strict=True):
                 if variant.kind == "hearth":
                     servers.append(start_daphne(variant.env, port, log))
+                elif variant.kind == "floor":
+                    floor_env = {**variant.env, "FLOOR_REDIS_URL": REDIS_URL}
+                    servers.append(start_daphne(floor_env, port, log, FLOOR_APP))
                 else:
                     servers.append(start_peer(port, log))
             server_pids = [s.pid for s in servers]
@@ -1338,6 +1344,20 @@ def summary(variants: list[Variant]) -> tuple[str, list[str]]:
             f"{fmt(e.echo_p50)} ms, p99 {fmt(e.echo_p99)} ms; {verdict} the "
             f"{ECHO_TARGET_MS:g} ms target."
         )
+    floor = next((v for v in variants if v.kind == "floor"), None)
+    if floor is not None and floor.best and peer_best:
+        ceiling = floor.best.offered / peer_best
+        notes.append(
+            f"{floor.label}: {floor.best.offered:g} msg/s clean, {ceiling:.2f} of the peer's "
+            f"{peer_best:g}: what daphne and Channels alone allow relative to the peer, with "
+            "nothing of Hearth's per-message work."
+        )
+        for v in hearth:
+            if v.best:
+                notes.append(
+                    f"{v.label}: {v.best.offered / floor.best.offered:.2f} of the Channels "
+                    "floor's clean rate."
+                )
     notes.append(layer_choice(hearth))
     return "\n".join(lines), notes
 
@@ -1560,8 +1580,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ramp-seconds", type=float, default=4.0, help="idle measurement, s")
     parser.add_argument(
         "--only",
-        default="core,pubsub,peer",
-        help="which servers, comma-separated: core, core-timeout, pubsub, peer",
+        default="core,pubsub,floor,peer",
+        help="which servers, comma-separated: core, core-timeout, pubsub, floor, peer",
     )
     parser.add_argument(
         "--fallback-members",
@@ -1637,6 +1657,12 @@ def main() -> None:
             "Hearth, RedisPubSubChannelLayer (default)",
             "hearth",
             {**env, "CHANNEL_LAYER": "pubsub"},
+        ),
+        "floor": Variant(
+            "floor",
+            "Channels floor (the peer's relay on daphne + Channels + pub/sub layer)",
+            "floor",
+            {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"},
         ),
         "peer": Variant("peer", "Minimal peer (websockets + Redis pub/sub)", "peer"),
     }
