@@ -1529,9 +1529,9 @@ def section(*, command: str, args: argparse.Namespace, scales: list[Scale], core
         "that everything else on it used meanwhile. Absolute rates and milliseconds move from "
         "run to run; compare the ratio to the peer, measured in the same run. The peer does "
         "nothing Hearth does per message (authentication, the room_access checks, the row lock, "
-        "the INSERT, ordering) nor per socket (the 5-second re-check, presence). *busiest "
+        "the INSERT, ordering) nor per socket (the once-a-minute re-check, presence). *busiest "
         "thread* is the hottest thread of any server process: in daphne either the event loop or "
-        "the one thread that runs all of a process's database work. PostgreSQL's transaction "
+        "a thread of the pool that runs a process's database work. PostgreSQL's transaction "
         "counters are flushed about once a second, so short windows are approximate.",
     ]
     return "\n".join(parts) + "\n"
