@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import itertools
 import os
-import re
 import secrets
 import shlex
 import shutil
@@ -28,21 +26,28 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
+    DOC,
+    PG_SERVER,
+    drop_database,
+    git_revision,
+    insert,
+    manage,
+    recreate_database,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DAPHNE = str(Path(PYTHON).with_name("daphne"))
-DOC = ROOT / "docs" / "performance.md"
 SECTION = "## Group pages (10,000 groups, 100,000 sessions, 200,000 enrollments)"
 
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 DB_NAME = "hearth_bench"
 DATABASE_URL = f"{PG_SERVER}/{DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/2"
@@ -53,7 +58,6 @@ ENROLLMENTS_PER_GROUP = 20
 FACILITATORS = 200
 CLIENTS = 20_000
 VIEWER_GROUPS = 20
-BATCH = 5_000
 # Seats per group, in turn: the first two are full with a waiting list, the third exactly
 # full, the last two have free places (so the "free places" filter keeps two groups in five).
 CAPACITIES = (12, 16, 20, 24, 30)
@@ -61,35 +65,6 @@ LANGUAGE_CYCLE = ("en", "en", "en", "en", "es", "fr", "de", "nl")
 
 
 # --- The database ------------------------------------------------------------------------------
-
-
-def recreate_database() -> None:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def chunks(rows: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def insert(model: Any, rows: Iterable[Any]) -> list[Any]:
-    """bulk_create ``rows`` in batches, without holding every instance in memory at once."""
-    made: list[Any] = []
-    for chunk in chunks(rows):
-        made.extend(model.objects.bulk_create(chunk))
-    return made
 
 
 @dataclass
@@ -448,27 +423,6 @@ def table(pages: list[Page]) -> str:
 # --- The report --------------------------------------------------------------------------------
 
 
-def git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} (with uncommitted changes)" if dirty else head
-
-
 def section(*, command: str, result: str, sizes: dict[str, int], cores: int, settings: str) -> str:
     loaded = (
         f"Data loaded: {sizes['groups']:,} groups, {sizes['sessions']:,} sessions, "
@@ -500,23 +454,6 @@ machine. The ratio to the baseline is what stays comparable: if a change makes a
 fall, the page got slower, whatever the machine. The p50 and p95 latencies are there to show
 the scale, not to be compared across runs.
 """
-
-
-def write_doc(text: str) -> None:
-    """Replace this benchmark's section of docs/performance.md, keeping every other one."""
-    if DOC.exists():
-        current = DOC.read_text()
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-        if pattern.search(current):
-            updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
-        else:
-            updated = current.rstrip("\n") + "\n\n" + text
-        DOC.write_text(updated.rstrip("\n") + "\n")
-    else:
-        DOC.write_text(
-            "# Performance\n\nWhat the benchmarks in `bench/` measured (see `bench/README.md`)."
-            "\n\n" + text
-        )
 
 
 # --- Main --------------------------------------------------------------------------------------
@@ -552,7 +489,7 @@ def main() -> None:
     server: subprocess.Popen[bytes] | None = None
     try:
         print(f"Creating the {DB_NAME} database and migrating …")
-        recreate_database()
+        recreate_database(DB_NAME)
         manage(env, "migrate", "--no-input", "-v", "0")
         manage(env, "collectstatic", "--no-input", "-v", "0")
 
@@ -629,8 +566,11 @@ def main() -> None:
             "50 and is a therapist with two-step login."
         )
         if not args.no_write:
-            write_doc(
-                section(command=command, result=result, sizes=sizes, cores=cores, settings=settings)
+            write_section(
+                SECTION,
+                section(
+                    command=command, result=result, sizes=sizes, cores=cores, settings=settings
+                ),
             )
             print(f"\nWrote {DOC.relative_to(ROOT)}.")
     finally:
@@ -642,7 +582,7 @@ def main() -> None:
         if args.keep:
             print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
         else:
-            drop_database()
+            drop_database(DB_NAME)
         shutil.rmtree(work, ignore_errors=True)
 
 

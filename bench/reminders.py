@@ -25,31 +25,35 @@ import argparse
 import cProfile
 import gc
 import hashlib
-import itertools
 import os
 import pstats
-import re
 import secrets
 import shlex
 import statistics
-import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import redis
+from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
+    DOC,
+    PG_SERVER,
+    drop_database,
+    git_revision,
+    insert,
+    manage,
+    recreate_database,
+    write_section,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-DOC = ROOT / "docs" / "performance.md"
 
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 DB_NAME = "hearth_bench_reminders"
 DATABASE_URL = f"{PG_SERVER}/{DB_NAME}"
 LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
@@ -57,7 +61,6 @@ REDIS_URL = "redis://127.0.0.1:6379/14"  # a database of its own, emptied at the
 
 MEMBERS_PER_GROUP = 50  # a group holds at most 50 (group_capacity_range)
 STARTS_IN = timedelta(minutes=10)  # inside the 15-minute window, clear of the start
-BATCH = 5_000
 TARGET_RATIO = 2.0
 # Members' zones in turn: every email is rendered in its recipient's zone.
 ZONES = (
@@ -77,35 +80,6 @@ def section_title(reminders: int) -> str:
 
 
 # --- The database ------------------------------------------------------------------------------
-
-
-def recreate_database() -> None:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)
-
-
-def chunks(rows: Iterable[Any], size: int = BATCH) -> Iterator[list[Any]]:
-    iterator = iter(rows)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
-def insert(model: Any, rows: Iterable[Any]) -> list[Any]:
-    """bulk_create ``rows`` in batches, without holding every instance in memory at once."""
-    made: list[Any] = []
-    for chunk in chunks(rows):
-        made.extend(model.objects.bulk_create(chunk))
-    return made
 
 
 def load(*, groups: int, now: datetime) -> None:
@@ -544,27 +518,6 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
-def git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} (with uncommitted changes)" if dirty else head
-
-
 def section(
     *, command: str, results: Results, sizes: dict[str, int], cores: int, batch: int
 ) -> str:
@@ -627,23 +580,6 @@ the default until the ledger: it was the only way to keep a crash to one resent 
 """
 
 
-def write_doc(title: str, text: str) -> None:
-    """Replace this benchmark's section of docs/performance.md, keeping every other one."""
-    if DOC.exists():
-        current = DOC.read_text()
-        pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-        if pattern.search(current):
-            updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
-        else:
-            updated = current.rstrip("\n") + "\n\n" + text
-        DOC.write_text(updated.rstrip("\n") + "\n")
-    else:
-        DOC.write_text(
-            "# Performance\n\nWhat the benchmarks in `bench/` measured (see `bench/README.md`)."
-            "\n\n" + text
-        )
-
-
 # --- Main --------------------------------------------------------------------------------------
 
 
@@ -686,7 +622,7 @@ def main() -> None:
 
     try:
         print(f"Creating the {DB_NAME} database and migrating …")
-        recreate_database()
+        recreate_database(DB_NAME)
         manage(env, "migrate", "--no-input", "-v", "0")
 
         import django
@@ -739,7 +675,7 @@ def main() -> None:
         print(table(results))
         command = shlex.join([".venv/bin/python", "bench/reminders.py", *sys.argv[1:]])
         if not args.no_write:
-            write_doc(
+            write_section(
                 section_title(args.reminders),
                 section(command=command, results=results, sizes=sizes, cores=cores, batch=batch),
             )
@@ -752,7 +688,7 @@ def main() -> None:
         if args.keep:
             print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
         else:
-            drop_database()
+            drop_database(DB_NAME)
 
 
 if __name__ == "__main__":

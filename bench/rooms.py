@@ -59,15 +59,23 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
+    DOC,
+    PG_SERVER,
+    drop_database,
+    git_revision,
+    manage,
+    recreate_database,
+    write_section,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DAPHNE = str(Path(PYTHON).with_name("daphne"))
 PEER = ROOT / "bench" / "peer_relay.py"
 FLOOR_APP = "bench.channels_floor:application"
-DOC = ROOT / "docs" / "performance.md"
 README = ROOT / "bench" / "README.md"
 
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
 DB_NAME = "hearth_bench_rooms"
 DATABASE_URL = f"{PG_SERVER}/{DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/3"  # this benchmark's own Redis database: flushed per server
@@ -511,25 +519,6 @@ class Workers:
 # =============================================================================================
 # The Hearth data set
 # =============================================================================================
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-
-
-def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=300)
 
 
 @dataclass
@@ -1420,27 +1409,6 @@ def layer_choice(hearth: list[Variant]) -> str:
     return "Channel layer: " + " ".join(said) + f" The figures favour {pick}."
 
 
-def git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} (with uncommitted changes)" if dirty else head
-
-
 @dataclass
 class Scale:
     """One pass over the servers at one size: members per room, and the variants measured."""
@@ -1535,18 +1503,6 @@ def section(*, command: str, args: argparse.Namespace, scales: list[Scale], core
         "counters are flushed about once a second, so short windows are approximate.",
     ]
     return "\n".join(parts) + "\n"
-
-
-def write_section(path: Path, title: str, text: str, preamble: str) -> None:
-    """Replace the section starting with ``title`` (up to the next ``## `` heading), keeping
-    every other section; append it if it is not there yet."""
-    current = path.read_text() if path.exists() else preamble
-    pattern = re.compile(rf"^{re.escape(title)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text.rstrip("\n") + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    path.write_text(updated.rstrip("\n") + "\n")
 
 
 # =============================================================================================
@@ -1677,7 +1633,7 @@ def main() -> None:
             "cores; the load generator competes with the servers."
         )
         print(f"Creating the {DB_NAME} database and migrating …", flush=True)
-        recreate_database()
+        recreate_database(DB_NAME)
         manage(env, "migrate", "--no-input", "-v", "0")
         manage(env, "collectstatic", "--no-input", "-v", "0")
 
@@ -1739,13 +1695,7 @@ def main() -> None:
         if not args.no_write:
             command = shlex.join([".venv/bin/python", "bench/rooms.py", *sys.argv[1:]])
             text = section(command=command, args=args, scales=scales, cores=nproc)
-            write_section(
-                DOC,
-                section_title(args.rooms, args.members),
-                text,
-                "# Performance\n\nWhat the benchmarks in `bench/` measured (see "
-                "`bench/README.md`).\n",
-            )
+            write_section(section_title(args.rooms, args.members), text)
             print(f"Wrote {DOC.relative_to(ROOT)}.")
     except BenchError as error:
         raise SystemExit(f"\nBenchmark stopped: {error}") from None
@@ -1762,7 +1712,7 @@ def main() -> None:
             print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
         else:
             with contextlib.suppress(Exception):
-                drop_database()
+                drop_database(DB_NAME)
         with contextlib.suppress(Exception):
             flush_redis()
         shutil.rmtree(work, ignore_errors=True)
