@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from chat.models import Attendance
@@ -16,6 +14,7 @@ from chat.tasks import close_ended_sessions
 from groups.models import GroupSession
 from moderation.models import AuditAction, AuditEvent
 from tests.chat.conftest import open_session
+from tests.concurrency import at_once
 from tests.factories import make_group, make_member
 
 
@@ -67,21 +66,7 @@ def test_a_session_ended_early_or_cancelled_is_not_closed_again(therapist):
 def test_two_sweeps_running_at_once_close_each_room_once(request):
     therapist = request.getfixturevalue("therapist")
     sessions = [ended_session(therapist) for _ in range(1)]
-    start = threading.Barrier(2)
-    counts: list[int] = []
-
-    def sweep():
-        try:
-            start.wait()
-            counts.append(sessions_close_due())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    counts = at_once(sessions_close_due, sessions_close_due, timeout=30)
     assert sorted(counts) == [0, len(sessions)]
     assert AuditEvent.objects.filter(action=AuditAction.SESSION_CLOSED).count() == len(sessions)
 

@@ -3,8 +3,8 @@ unsubscribes."""
 
 from __future__ import annotations
 
+import functools
 import smtplib
-import threading
 from datetime import timedelta
 
 import pytest
@@ -18,6 +18,7 @@ from django.utils import timezone
 from groups.models import GroupSession, Reminder, ReminderPreference
 from groups.reminders import reminders_create_due, reminders_send_due
 from groups.services import enrollment_withdraw, session_cancel
+from tests.concurrency import at_once
 from tests.factories import make_group, make_member, make_session
 
 
@@ -157,21 +158,7 @@ def test_two_sweeps_at_once_send_each_reminder_once(request):
     for _ in range(15):
         make_member(group)
     soon(make_session(group, days_ahead=10), 10)
-    start = threading.Barrier(2)
-    sent: list[int] = []
-
-    def sweep():
-        try:
-            start.wait()
-            sent.append(reminders_send_due().sent)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    sent = [result.sent for result in at_once(reminders_send_due, reminders_send_due)]
     assert sum(sent) == 15  # the 15-minute reminders; the day-before ones gave way
     assert len(mail.outbox) == 15
     assert len({m.to[0] for m in mail.outbox}) == 15
@@ -378,21 +365,8 @@ def test_a_limit_caps_what_one_sweep_claims(therapist):
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_taking_small_batches_at_once_send_each_reminder_once(request):
     members = due_now(request.getfixturevalue("therapist"), 15)
-    start = threading.Barrier(2)
-    sent: list[int] = []
-
-    def sweep():
-        try:
-            start.wait()
-            sent.append(reminders_send_due(batch=2).sent)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    sweep = functools.partial(reminders_send_due, batch=2)
+    sent = [result.sent for result in at_once(sweep, sweep)]
     assert sum(sent) == 15
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in members)
     assert sent_once()
