@@ -6,10 +6,8 @@ and then, in one run, measures these servers in turn, each as two processes shar
 PostgreSQL):
 
 1. ``core``: Hearth (daphne, DEBUG=0) with ``RedisChannelLayer`` (``CHANNEL_LAYER=core``);
-2. ``core-timeout`` (only when asked for): the same with ``socket_timeout=None`` forced on the
-   layer's Redis connection from a settings module written to a temporary folder (the fix for
-   redis-py 8 that settings now carry themselves);
-3. ``pubsub``: Hearth with ``RedisPubSubChannelLayer``, the default (``CHANNEL_LAYER=pubsub``);
+2. ``pubsub``: Hearth with ``RedisPubSubChannelLayer``, the default (``CHANNEL_LAYER=pubsub``);
+3. ``floor``: ``bench/channels_floor.py``, the peer's relay on daphne + Channels + pub/sub;
 4. ``peer``: the minimal peer, ``bench/peer_relay.py`` (``websockets`` + Redis pub/sub, no Django).
 
 For each, 1,000 WebSocket clients connect (alternately to the two processes) in slices, the idle
@@ -1359,30 +1357,26 @@ def layer_choice(hearth: list[Variant]) -> str:
     if pubsub is None or core is None:
         return "Channel layer: not compared (run both core and pubsub)."
     said = []
-    if core.failed:
-        said.append("RedisChannelLayer as configured failed (see above).")
-    # Compare pub/sub with the configured default if it ran, else with the fixed default.
-    rival = core if not core.failed else by_key.get("core-timeout")
-    if rival is None or rival.failed or pubsub.failed:
-        failed = pubsub.label if pubsub.failed else (rival.label if rival else "core-timeout")
-        said.append(f"No figures to compare beyond that ({failed} did not run through).")
+    if core.failed or pubsub.failed:
+        failed = pubsub.label if pubsub.failed else core.label
+        said.append(f"No figures to compare ({failed} did not run through).")
         pick = (
             "RedisPubSubChannelLayer"
             if not pubsub.failed
             else "neither as configured (see the failures)"
         )
         return "Channel layer: " + " ".join(said) + f" The figures favour {pick}."
-    r_best = rival.best.offered if rival.best else 0.0
+    r_best = core.best.offered if core.best else 0.0
     p_best = pubsub.best.offered if pubsub.best else 0.0
     common = [
         (a, b)
-        for a in rival.steps
+        for a in core.steps
         for b in pubsub.steps
         if a.offered == b.offered and a.complete and b.complete
     ]
     at = max(common, key=lambda pair: pair[0].offered) if common else None
     said.append(
-        f"Highest clean rate: {r_best:g} msg/s with {rival.label}, {p_best:g} with {pubsub.label}."
+        f"Highest clean rate: {r_best:g} msg/s with {core.label}, {p_best:g} with {pubsub.label}."
     )
     if at:
         said.append(
@@ -1390,16 +1384,13 @@ def layer_choice(hearth: list[Variant]) -> str:
             f"{fmt(at[0].p99)} vs {fmt(at[1].p99)} ms, server CPU "
             f"{at[0].cpu['servers']:.0f} % vs {at[1].cpu['servers']:.0f} %."
         )
-    if rival.echo and pubsub.echo:
+    if core.echo and pubsub.echo:
         said.append(
-            f"Echo at {ECHO_RATE}/s, p99 {fmt(rival.echo.echo_p99)} vs "
+            f"Echo at {ECHO_RATE}/s, p99 {fmt(core.echo.echo_p99)} vs "
             f"{fmt(pubsub.echo.echo_p99)} ms."
         )
-    if core.failed or p_best > r_best:
-        reason = "it works as configured" if core.failed else "higher clean rate"
-        if core.failed and p_best < r_best:
-            reason += ", though the fixed RedisChannelLayer was faster"
-        pick = f"RedisPubSubChannelLayer ({reason})"
+    if p_best > r_best:
+        pick = "RedisPubSubChannelLayer (higher clean rate)"
     elif r_best > p_best:
         pick = "RedisChannelLayer (higher clean rate)"
     elif at and at[1].p99 < at[0].p99:
@@ -1537,7 +1528,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="core,pubsub,floor,peer",
-        help="which servers, comma-separated: core, core-timeout, pubsub, floor, peer",
+        help="which servers, comma-separated: core, pubsub, floor, peer",
     )
     parser.add_argument(
         "--fallback-members",
@@ -1585,28 +1576,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
 
     wanted = [k.strip() for k in args.only.split(",") if k.strip()]
-    # The known fix for RedisChannelLayer under redis-py 8 (socket_timeout=None; see the
-    # report), applied from a settings module written into the temporary folder, so that the
-    # layers can be compared even when the configured default fails. The repository is untouched.
-    (work / "bench_rooms_settings.py").write_text(
-        "from config.settings import *  # noqa: F403\n"
-        "CHANNEL_LAYERS['default']['CONFIG']['hosts'][0]['socket_timeout'] = None  # noqa: F405\n"
-    )
-    fixed_env = {
-        **env,
-        "CHANNEL_LAYER": "core",
-        "DJANGO_SETTINGS_MODULE": "bench_rooms_settings",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(work), env.get("PYTHONPATH", "")])),
-    }
     catalogue = {
         "core": Variant(
             "core", "Hearth, RedisChannelLayer", "hearth", {**env, "CHANNEL_LAYER": "core"}
-        ),
-        "core-timeout": Variant(
-            "core-timeout",
-            "Hearth, RedisChannelLayer + socket_timeout=None",
-            "hearth",
-            fixed_env,
         ),
         "pubsub": Variant(
             "pubsub",

@@ -19,6 +19,7 @@ from groups.models import Enrollment, GroupSession
 # missed before it drops.
 PRESENCE_TIMEOUT = timedelta(seconds=150)
 HISTORY_PAGE = 200
+REMOVED_MESSAGE = "The facilitator has asked you to leave this session."
 
 
 class RoomRefusal(Exception):
@@ -73,7 +74,7 @@ def room_access(*, user: User, session_id: int, now: datetime) -> RoomAccess:
         raise RoomRefusal("closed", "This session has ended.")
     participant = Participant.objects.filter(session=session, user=user).first()
     if participant is not None and participant.removed_at is not None:
-        raise RoomRefusal("removed", "The facilitator has asked you to leave this session.")
+        raise RoomRefusal("removed", REMOVED_MESSAGE)
     if role == "member" and participant is None:
         room = Room.objects.filter(session=session).only("locked_at").first()
         if room is not None and room.locked_at is not None:

@@ -21,7 +21,14 @@ from accounts.models import User
 from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
-from chat.selectors import PRESENCE_TIMEOUT, RoomAccess, RoomRefusal, message_event, room_access
+from chat.selectors import (
+    PRESENCE_TIMEOUT,
+    REMOVED_MESSAGE,
+    RoomAccess,
+    RoomRefusal,
+    message_event,
+    room_access,
+)
 from config.redis import redis_client, redis_key
 from groups import rights
 from groups.models import GroupSession
@@ -266,7 +273,7 @@ def _sender_state(
 def _require_still_heard(*, muted_at: datetime | None, removed_at: datetime | None) -> None:
     """Refuse a participant the facilitator has removed or muted, as committed."""
     if removed_at is not None:
-        raise ServiceError("The facilitator has asked you to leave this session.", code="removed")
+        raise ServiceError(REMOVED_MESSAGE, code="removed")
     if muted_at is not None:
         raise ServiceError(
             "The facilitator has muted you for the rest of this session. You can still read along.",
