@@ -513,3 +513,27 @@ def sanctions_expire(*, now: datetime | None = None) -> int:
             sanction_lift(actor=None, sanction=sanction)
             count += 1
     return count
+
+
+def report_decide(
+    *, actor: User, report: Report, action: str, reason: str, until: datetime | None = None
+) -> Report:
+    """Take one of the review page's actions on ``report``: the one way in for the page (and
+    for tests that act as it does). ``until`` is required to mute; without it a suspension
+    has no end."""
+    if action == "mute":
+        if until is None:
+            raise ServiceError("Please say for how many days.", code="days_required")
+        return report_mute(actor=actor, report=report, reason=reason, until=until)
+    if action == "suspend":
+        return report_suspend(actor=actor, report=report, reason=reason, until=until)
+    handler = {
+        "dismiss": report_dismiss,
+        "hide": report_hide_message,
+        "warn": report_warn,
+        "remove": report_remove,
+        "escalate": report_escalate,
+    }.get(action)
+    if handler is None:
+        raise ServiceError("Please choose what to do.", code="invalid_action")
+    return handler(actor=actor, report=report, reason=reason)

@@ -129,23 +129,9 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
         action, reason, days = (form.cleaned_data[k] for k in ("action", "reason", "days"))
         until = timezone.now() + timedelta(days=days) if days else None
         try:
-            if action == "mute":
-                if until is None:
-                    raise ServiceError("Please say for how many days.", code="days_required")
-                services.report_mute(actor=request.user, report=report, reason=reason, until=until)
-            elif action == "suspend":
-                services.report_suspend(
-                    actor=request.user, report=report, reason=reason, until=until
-                )
-            else:
-                handler = {
-                    "dismiss": services.report_dismiss,
-                    "hide": services.report_hide_message,
-                    "warn": services.report_warn,
-                    "remove": services.report_remove,
-                    "escalate": services.report_escalate,
-                }[action]
-                handler(actor=request.user, report=report, reason=reason)
+            services.report_decide(
+                actor=request.user, report=report, action=action, reason=reason, until=until
+            )
         except ServiceError as error:
             form.add_error(None, error.message)
         else:

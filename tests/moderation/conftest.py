@@ -68,15 +68,6 @@ def take_action(action: str, *, actor, report: Report) -> Report:
     from datetime import timedelta
 
     until = timezone.now() + timedelta(days=2)
-    if action == "mute":
-        return services.report_mute(actor=actor, report=report, reason="Reviewed", until=until)
-    if action == "suspend":
-        return services.report_suspend(actor=actor, report=report, reason="Reviewed", until=until)
-    handler = {
-        "dismiss": services.report_dismiss,
-        "hide": services.report_hide_message,
-        "warn": services.report_warn,
-        "remove": services.report_remove,
-        "escalate": services.report_escalate,
-    }[action]
-    return handler(actor=actor, report=report, reason="Reviewed")
+    return services.report_decide(
+        actor=actor, report=report, action=action, reason="Reviewed", until=until
+    )

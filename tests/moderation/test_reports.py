@@ -132,6 +132,19 @@ def test_a_facilitator_of_another_group_cannot_act(scene):
         services.report_hide_message(actor=other, report=report, reason="no")
 
 
+def test_an_unknown_action_or_a_mute_without_days_is_refused_and_changes_nothing(scene, therapist):
+    report = file(scene)
+    for action, until, code in (("nuke", None, "invalid_action"), ("mute", None, "days_required")):
+        with pytest.raises(ServiceError) as refused:
+            services.report_decide(
+                actor=therapist, report=report, action=action, reason="no", until=until
+            )
+        assert refused.value.code == code
+    report.refresh_from_db()
+    assert (report.status, report.outcome, report.closed_at) == (Report.Status.OPEN, "", None)
+    assert not Sanction.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("action", "outcome", "audit_action"),
     [
