@@ -3,10 +3,15 @@ recorded (which renews Django's idle expiry)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from importlib import import_module
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 
 _LOGIN_AT = "hearth_login_at"
 _SEEN_AT = "hearth_seen_at"
@@ -37,3 +42,55 @@ def activity_due(request: HttpRequest, *, now: datetime) -> bool:
         return False
     request.session[_SEEN_AT] = now.timestamp()
     return True
+
+
+# --- Logins seen from outside a request (a room's sockets) ---------------------------------------
+
+
+def logins_current(session_keys: Iterable[str], *, now: datetime) -> dict[str, dict[str, Any]]:
+    """The stored data of each of these logins that has not ended or expired, by key.
+
+    With a session store kept in a table (Django's default), one query for them all.
+    """
+    keys = {key for key in session_keys if key}
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not keys:
+        return {}
+    if not hasattr(store, "get_model_class"):  # a store without a table: one load each
+        found = {key: store(session_key=key).load() for key in keys}
+        return {key: data for key, data in found.items() if data}
+    rows = store.get_model_class().objects.filter(session_key__in=keys, expire_date__gt=now)
+    decoder = store()
+    return {row.session_key: decoder.decode(row.session_data) for row in rows}
+
+
+def login_is_of(data: dict[str, Any] | None, user: Any, *, now: datetime) -> bool:
+    """Whether a login's stored data still logs ``user`` in: theirs, not from before a password
+    change (the check Django makes on every request), and not older than its absolute lifetime
+    (``login_expired``'s rule)."""
+    if not data or str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    started = data.get(_LOGIN_AT)
+    if started is not None and now.timestamp() - float(started) > settings.SESSION_ABSOLUTE_SECONDS:
+        return False
+    return constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash())
+
+
+def logins_renew(session_keys: Iterable[str], *, now: datetime) -> None:
+    """Renew the idle expiry of these logins, as a request would: someone in a live room is not
+    idle, though their browser may ask for no page while they are there."""
+    keys = {key for key in session_keys if key}
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    if not keys:
+        return
+    expires = now + timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    if not hasattr(store, "get_model_class"):
+        for key in keys:
+            login = store(session_key=key)
+            if login.load():
+                login.modified = True
+                login.save(must_create=False)
+        return
+    store.get_model_class().objects.filter(
+        session_key__in=keys, expire_date__gt=now, expire_date__lt=expires
+    ).update(expire_date=expires)

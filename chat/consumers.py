@@ -16,6 +16,7 @@ import logging
 import os
 import random
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -26,11 +27,8 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.sessions.backends.base import SessionBase
 from django.db import connections
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare
 
 from accounts.exceptions import ServiceError
 from chat import services
@@ -95,7 +93,7 @@ def _broadcast_presence_soon(session_id: int, channel_layer: Any) -> None:
 
 
 # Reads that every socket of a room in this process makes at about the same time (filling the
-# same gap, refreshing the same presence list) share one query: fifty sockets filling a gap
+# same gap) share one query: fifty sockets filling a gap
 # each with a query of its own, when the server was already behind, put it further behind.
 _shared_reads: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
@@ -131,11 +129,11 @@ def db_pool_close_connections() -> None:
 # Revocation is pushed: a change to the person, their enrollment or their rights sends
 # ``person.recheck`` to their sockets (chat.receivers), which re-check at once, and logouts
 # close a login's sockets directly. The periodic re-check is only the backstop for a push the
-# channel layer dropped; it also keeps attendance fresh (see PRESENCE_TIMEOUT). Each costs a
-# few queries, and at 20 s a thousand idle sockets kept two server processes over half busy,
-# so it runs once a minute.
+# channel layer dropped; it also keeps attendance and the login fresh (see PRESENCE_TIMEOUT)
+# and sends the room's presence again (self-healing when another process died). It is made
+# for all the sockets of a room in a process together (``_RoomsHere``), in a few queries: one
+# re-check per socket, spread out, cost a thousand idle sockets about 130 queries a second.
 RECHECK_SECONDS = 60
-PRESENCE_SECONDS = 60
 # A live message that skips a position is held this long for the one it skipped before the
 # database fills the gap. Messages committed in order by two server processes (or two threads
 # of one) can cross on their way through Redis by a few milliseconds; filling each such gap at
@@ -215,16 +213,81 @@ ERROR_CODES = frozenset(
 )
 
 
-def _session_still_valid(session: SessionBase, user: Any) -> bool:
-    """Whether the login behind this socket still exists (not logged out, not ended elsewhere)."""
-    key = session.session_key
-    if not key:
-        return False
-    fresh = session.__class__(session_key=key)  # a login that is gone loads as empty
-    if str(fresh.get(SESSION_KEY)) != str(user.pk):
-        return False
-    stored_hash = fresh.get(HASH_SESSION_KEY) or ""
-    return constant_time_compare(stored_hash, user.get_session_auth_hash())
+class _RoomsHere:
+    """The sockets of each room open in this process (one event loop), and the task that
+    re-checks them together every RECHECK_SECONDS or so."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[int, set[RoomConsumer]] = {}
+        self.watches: dict[int, asyncio.Task[None]] = {}
+
+    @classmethod
+    def here(cls) -> _RoomsHere:
+        loop = asyncio.get_running_loop()
+        rooms = _rooms_by_loop.get(loop)
+        if rooms is None:
+            rooms = _rooms_by_loop[loop] = cls()
+        return rooms
+
+    def enter(self, consumer: RoomConsumer) -> None:
+        self.sockets.setdefault(consumer.session_id, set()).add(consumer)
+        if consumer.session_id not in self.watches:
+            self.watches[consumer.session_id] = asyncio.create_task(
+                self._watch(consumer.session_id)
+            )
+
+    def leave(self, consumer: RoomConsumer) -> None:
+        sockets = self.sockets.get(consumer.session_id)
+        if sockets is None:
+            return
+        sockets.discard(consumer)
+        if not sockets:
+            del self.sockets[consumer.session_id]
+            if (watch := self.watches.pop(consumer.session_id, None)) is not None:
+                watch.cancel()
+
+    def present(self, consumer: RoomConsumer) -> bool:
+        return consumer in self.sockets.get(consumer.session_id, ())
+
+    async def _watch(self, session_id: int) -> None:
+        while True:
+            # Rooms that opened together re-check apart, and each at its own moment every time.
+            await asyncio.sleep(RECHECK_SECONDS * random.uniform(0.75, 1.25))
+            try:
+                await self.recheck(session_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again; one failure must not end the watch
+                logger.exception("room %s: the periodic re-check failed", session_id)
+
+    async def recheck(self, session_id: int) -> None:
+        """Re-check every socket of the room here at once, then send them who is present."""
+        sockets = list(self.sockets.get(session_id, ()))
+        if not sockets:
+            return
+        verdicts = await db(services.room_recheck)(
+            session_id=session_id,
+            sockets=[consumer.socket for consumer in sockets],
+            now=timezone.now(),
+        )
+        staying = []
+        for consumer in sockets:
+            if self.present(consumer) and await consumer.recheck_done(
+                verdicts[consumer.channel_name]
+            ):
+                staying.append(consumer)
+        if not staying:
+            return
+        people = await db(present)(session_id=session_id, now=timezone.now())
+        event = {"type": ServerEvent.PRESENCE, "people": people}
+        for consumer in staying:
+            if self.present(consumer):
+                await consumer.send_json(event)
+
+
+_rooms_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _RoomsHere] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class RoomConsumer(AsyncJsonWebsocketConsumer):
@@ -286,6 +349,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         async with self.delivering:
             await self._send_history(after=self._resume_from())
         await self._broadcast_presence()
+        self.socket = services.Socket(
+            channel_name=self.channel_name, user_id=self.user.pk, login_key=self.login_key
+        )
+        _RoomsHere.here().enter(self)
         self.tasks.append(asyncio.create_task(self._watch()))
 
     async def disconnect(self, code: int) -> None:
@@ -295,6 +362,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             self.gap_task.cancel()
         if not hasattr(self, "participant_id"):
             return
+        _RoomsHere.here().leave(self)
         await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
         await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
         if self.login_key:
@@ -546,8 +614,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     # --- The clock -------------------------------------------------------------------------
 
     async def _watch(self) -> None:
-        """Close at the room's end even if no worker runs; re-check the right to be here."""
-        last_presence = timezone.now()
+        """Close at the room's end even if no worker runs; warn the facilitator before it.
+        (The periodic re-check of the right to be here is the room's: ``_RoomsHere``.)"""
         try:
             while True:
                 now = timezone.now()
@@ -570,62 +638,41 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                         {"type": ServerEvent.ROOM_WARNING, "minutes_left": minutes}
                     )
                 await asyncio.sleep(self._next_wake(now, remaining))
-                if not await self._recheck():
-                    return
-                if (timezone.now() - last_presence).total_seconds() >= PRESENCE_SECONDS:
-                    last_presence = timezone.now()
-                    people = await shared_read(
-                        ("present", self.session_id),
-                        present,
-                        session_id=self.session_id,
-                        now=last_presence,
-                    )
-                    await self.send_json({"type": ServerEvent.PRESENCE, "people": people})
         except asyncio.CancelledError:
             pass
 
     def _next_wake(self, now: datetime, remaining: float) -> float:
-        """Seconds until the next re-check, the room's end, or the facilitator's warning."""
-        # Spread over a quarter either way: sockets that connected together would otherwise
-        # all re-check in the same instant, every time.
-        wake = min(RECHECK_SECONDS * random.uniform(0.75, 1.25), remaining)
+        """Seconds until the room's end or the facilitator's warning (at most a minute: the
+        end may move, and waking costs nothing)."""
+        wake = min(60.0, remaining)
         if self.access.role == "facilitator" and not self.warned:
             until_warning = (self.closes_at - WARNING_BEFORE_END - now).total_seconds()
             wake = min(wake, max(until_warning, 0.05))
         return wake
 
     async def _recheck(self) -> bool:
-        """Re-check this socket's right to be here (revocation); keep attendance fresh."""
-        now = timezone.now()
+        """Re-check this socket's right to be here now, alone (a push, or the room's end)."""
+        verdicts = await db(services.room_recheck)(
+            session_id=self.session_id, sockets=[self.socket], now=timezone.now()
+        )
+        return await self.recheck_done(verdicts[self.channel_name])
 
-        def check() -> tuple[str | None, RoomAccess | None]:
-            session = self.scope.get("session")
-            user = self.user.__class__.objects.filter(pk=self.user.pk).first()
-            if user is None or session is None or not _session_still_valid(session, user):
-                return "logged_out", None
-            try:
-                access = room_access(user=user, session_id=self.session_id, now=now)
-            except RoomRefusal as refusal:
-                return refusal.code, None
-            services.room_heartbeat(channel_name=self.channel_name, now=now)
-            return None, access
-
-        problem, access = await db(check)()
-        if problem == "closed":
+    async def recheck_done(self, verdict: RoomAccess | RoomRefusal) -> bool:
+        """Act on a re-check: close the socket, saying why, or trust the renewed decision until
+        the next one. Whether the socket stays."""
+        if isinstance(verdict, RoomAccess):
+            self.access = verdict  # what message_post trusts until the next re-check
+            self.closes_at = verdict.session.closes_at
+            return True
+        if verdict.code == "closed":
             await self.room_closed({"reason": "ended"})
-            return False
-        if problem == "removed":
+        elif verdict.code == "removed":
             await self.send_json({"type": ServerEvent.YOU_REMOVED})
             await self.close(code=CLOSE_REMOVED)
-            return False
-        if problem is not None:
-            await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": problem})
+        else:
+            await self.send_json({"type": ServerEvent.ROOM_REVOKED, "reason": verdict.code})
             await self.close(code=CLOSE_REVOKED)
-            return False
-        if access is not None:
-            self.access = access  # what message_post trusts until the next re-check
-            self.closes_at = access.session.closes_at
-        return True
+        return False
 
 
 # Facilitator controls: client event -> (service, (service argument, event field)).

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
+from accounts.sessions import login_is_of, logins_current, logins_renew
 from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
@@ -28,6 +29,7 @@ from chat.selectors import (
     RoomRefusal,
     message_event,
     room_access,
+    room_access_many,
 )
 from config.redis import redis_client, redis_key
 from groups import rights
@@ -67,10 +69,47 @@ def room_leave(*, channel_name: str, now: datetime) -> None:
     Attendance.objects.filter(channel_name=channel_name, left_at__isnull=True).update(left_at=now)
 
 
-def room_heartbeat(*, channel_name: str, now: datetime) -> None:
-    Attendance.objects.filter(channel_name=channel_name, left_at__isnull=True).update(
-        last_seen_at=now
+@dataclass(frozen=True)
+class Socket:
+    """One open connection to a room, as the re-check needs to know it."""
+
+    channel_name: str
+    user_id: int
+    login_key: str  # the session key of the login that opened it ("" if none)
+
+
+def room_recheck(
+    *, session_id: int, sockets: list[Socket], now: datetime
+) -> dict[str, RoomAccess | RoomRefusal]:
+    """May each of these sockets of one room stay? By channel name: the renewed decision, or
+    why not (``logged_out`` when its login has ended, else ``room_access``'s refusal).
+
+    A socket that may stay is seen now (attendance, so presence keeps it), and its login's idle
+    expiry is renewed. A few queries for all of them, whether one socket asks (a pushed
+    re-check) or every socket of the room in a process (the periodic one).
+    """
+    users = User.objects.in_bulk({socket.user_id for socket in sockets})
+    logins = logins_current([socket.login_key for socket in sockets], now=now)
+    verdicts: dict[str, RoomAccess | RoomRefusal] = {}
+    asking: list[Socket] = []
+    for socket in sockets:
+        user = users.get(socket.user_id)
+        if user is None or not login_is_of(logins.get(socket.login_key), user, now=now):
+            verdicts[socket.channel_name] = RoomRefusal("logged_out", "Your login has ended.")
+        else:
+            asking.append(socket)
+    decided = room_access_many(
+        users=list({users[socket.user_id] for socket in asking}), session_id=session_id, now=now
     )
+    for socket in asking:
+        verdicts[socket.channel_name] = decided[socket.user_id]
+    staying = [s for s in asking if isinstance(verdicts[s.channel_name], RoomAccess)]
+    if staying:
+        Attendance.objects.filter(
+            channel_name__in=[socket.channel_name for socket in staying], left_at__isnull=True
+        ).update(last_seen_at=now)
+        logins_renew([socket.login_key for socket in staying], now=now)
+    return verdicts
 
 
 # --- Messages ------------------------------------------------------------------------------------

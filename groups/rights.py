@@ -36,6 +36,21 @@ def has_right(*, user: User, group: TherapyGroup, right: str) -> bool:
     return right in rights_of(user=user, group=group)
 
 
+def holders(*, group: TherapyGroup, right: str, users: list[User]) -> set[int]:
+    """The ids of those among ``users`` who hold ``right`` on ``group`` (one query).
+
+    The same answer as ``has_right`` for each of them, for several people at once.
+    """
+    active = [user.pk for user in users if user.is_authenticated and user.is_active]
+    if not active:
+        return set()
+    return set(
+        TherapyGroupUserObjectPermission.objects.filter(
+            content_object=group, user_id__in=active, permission__codename=right
+        ).values_list("user_id", flat=True)
+    )
+
+
 def groups_with_right(*, user: User, right: str) -> QuerySet[Any, Any]:
     """Ids of the groups on which ``user`` holds ``right``, as a subquery.
 
