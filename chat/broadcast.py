@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -15,6 +18,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 _sending: set[asyncio.Task[None]] = set()  # sends scheduled on a running loop, until done
+_collecting = threading.local()  # .sends: a list while a caller collects this thread's sends
 
 
 def room_group(session_id: int) -> str:
@@ -37,7 +41,25 @@ def login_group(session_key: str) -> str:
     return f"login.{hashlib.sha256(session_key.encode()).hexdigest()[:40]}"
 
 
+@contextmanager
+def sends_collected() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Within this block, what this thread would send to the channel layer is listed instead,
+    for the caller to send itself: a room's database thread hands its broadcasts to the event
+    loop that awaits it, instead of blocking on that loop to publish each one."""
+    outer = getattr(_collecting, "sends", None)
+    sends: list[tuple[str, dict[str, Any]]] = []
+    _collecting.sends = sends
+    try:
+        yield sends
+    finally:
+        _collecting.sends = outer
+
+
 def send_now(group: str, event: dict[str, Any]) -> None:
+    sends = getattr(_collecting, "sends", None)
+    if sends is not None:
+        sends.append((group, event))
+        return
     layer = get_channel_layer()
     if layer is None:
         return

@@ -179,3 +179,30 @@ async def test_a_login_past_its_absolute_lifetime_is_closed_at_the_next_recheck(
     revoked = await next_of(alice, "room.revoked", timeout=3)
     assert revoked["reason"] == "logged_out"
     assert await sync_to_async(Session.objects.count)() == 1  # not renewed; the page logs it out
+
+
+async def test_a_socket_is_authenticated_from_its_cookie_and_its_frames_pass_unwrapped(room):
+    """The room's stack reads the login without wrapping ``send`` (Channels' session
+    middleware checks every frame for an HTTP response to save the session on)."""
+    from chat.middleware import socket_auth_stack
+
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen["user"] = scope["user"].pk
+        seen["send"] = send
+
+    async def server_send(message):
+        pass
+
+    cookie = await sync_to_async(session_cookie)(room["alice"])
+    scope = {
+        "type": "websocket",
+        "path": "/ws/",
+        "headers": [(b"cookie", f"sessionid={cookie}".encode())],
+    }
+    await socket_auth_stack(inner)(scope, None, server_send)
+    assert seen == {"user": room["alice"].pk, "send": server_send}
+
+    await socket_auth_stack(inner)({**scope, "headers": []}, None, server_send)
+    assert seen["user"] is None  # no cookie: anonymous
