@@ -46,6 +46,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
     has_redis = bool(os.environ.get("REDIS_URL"))
     for item in items:
+        # A transactional test empties the database after itself; without serialized_rollback
+        # that flush runs post_migrate, which creates the role groups again, and the next test
+        # that restores the serialized data then fails on them (seen: 76 errors in CI).
+        db = item.get_closest_marker("django_db")
+        if (
+            db is not None
+            and db.kwargs.get("transaction")
+            and not db.kwargs.get("serialized_rollback")
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid}: use django_db(transaction=True, serialized_rollback=True)"
+            )
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL"))
         if "redis" in item.keywords and not has_redis:

@@ -14,7 +14,7 @@ from django.db import OperationalError, connection, connections
 from chat import consumers
 from chat.broadcast import broadcast_on_commit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def backend_pid() -> int:
