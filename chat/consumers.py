@@ -9,6 +9,7 @@ events, and a catch-up from the database whenever a live event skips a position.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -293,13 +294,43 @@ ERROR_CODES = frozenset(
 )
 
 
-class _RoomsHere:
-    """The sockets of each room open in this process (one event loop), and the task that
-    re-checks them together every RECHECK_SECONDS or so."""
+_TEXT = "_text"  # where a live message event keeps its encoding (never sent as a field)
+
+
+def _encoded(event: dict[str, Any]) -> str:
+    """A live message event as JSON text, encoded once for all this process's sockets in the
+    room (the relay hands each of them the same event)."""
+    text = event.get(_TEXT)
+    if text is None:
+        text = event[_TEXT] = json.dumps(event)  # encoded before the key is added
+    return text
+
+
+class _Room:
+    """One room's sockets in this process: all that receive its events, and of those the ones
+    that have joined (re-checked together)."""
 
     def __init__(self) -> None:
-        self.sockets: dict[int, set[RoomConsumer]] = {}
-        self.watches: dict[int, asyncio.Task[None]] = {}
+        self.listeners: set[RoomConsumer] = set()
+        self.joined: set[RoomConsumer] = set()
+        self.channel = ""
+        self.opening: asyncio.Future[None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+
+class _RoomsHere:
+    """The rooms open in this process (one event loop).
+
+    Each room has one subscription to its channel-layer group here, and one task that hands
+    every event to each of the room's sockets in turn: a socket of its own in the group, woken
+    for every event, cost the event loop a task wake-up, an ``asyncio.wait`` and a new task
+    per socket per message (Channels' dispatch), about a sixth of a server's time at 100
+    messages a second into rooms of 50 (py-spy). And a task per room re-checks the room's
+    sockets together every RECHECK_SECONDS or so.
+    """
+
+    def __init__(self) -> None:
+        self.rooms: dict[int, _Room] = {}
 
     @classmethod
     def here(cls) -> _RoomsHere:
@@ -309,27 +340,62 @@ class _RoomsHere:
             rooms = _rooms_by_loop[loop] = cls()
         return rooms
 
-    def enter(self, consumer: RoomConsumer) -> None:
-        self.sockets.setdefault(consumer.session_id, set()).add(consumer)
-        if consumer.session_id not in self.watches:
-            self.watches[consumer.session_id] = asyncio.create_task(
-                self._watch(consumer.session_id)
-            )
+    async def listen(self, consumer: RoomConsumer) -> None:
+        """From now on ``consumer`` receives the room's events (``room_event``)."""
+        room = self.rooms.get(consumer.session_id)
+        if room is None:
+            room = self.rooms[consumer.session_id] = _Room()
+            room.opening = asyncio.ensure_future(self._open(consumer.session_id, room))
+        room.listeners.add(consumer)
+        assert room.opening is not None
+        await asyncio.shield(room.opening)
 
-    def leave(self, consumer: RoomConsumer) -> None:
-        sockets = self.sockets.get(consumer.session_id)
-        if sockets is None:
+    async def _open(self, session_id: int, room: _Room) -> None:
+        layer = get_channel_layer()
+        room.channel = await layer.new_channel()
+        await layer.group_add(room_group(session_id), room.channel)
+        room.tasks = [
+            asyncio.create_task(self._relay(session_id, room)),
+            asyncio.create_task(self._watch(session_id, room)),
+        ]
+
+    def join(self, consumer: RoomConsumer) -> None:
+        """``consumer`` is in: re-checked with the others from now on."""
+        self.rooms[consumer.session_id].joined.add(consumer)
+
+    async def leave(self, consumer: RoomConsumer) -> None:
+        room = self.rooms.get(consumer.session_id)
+        if room is None or consumer not in room.listeners:
             return
-        sockets.discard(consumer)
-        if not sockets:
-            del self.sockets[consumer.session_id]
-            if (watch := self.watches.pop(consumer.session_id, None)) is not None:
-                watch.cancel()
+        room.listeners.discard(consumer)
+        room.joined.discard(consumer)
+        if room.listeners:
+            return
+        del self.rooms[consumer.session_id]  # the next socket to come opens the room afresh
+        for task in room.tasks:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            assert room.opening is not None
+            await room.opening
+            await get_channel_layer().group_discard(room_group(consumer.session_id), room.channel)
 
-    def present(self, consumer: RoomConsumer) -> bool:
-        return consumer in self.sockets.get(consumer.session_id, ())
+    def joined(self, consumer: RoomConsumer) -> bool:
+        room = self.rooms.get(consumer.session_id)
+        return room is not None and consumer in room.joined
 
-    async def _watch(self, session_id: int) -> None:
+    async def _relay(self, session_id: int, room: _Room) -> None:
+        layer = get_channel_layer()
+        while True:
+            event = await layer.receive(room.channel)
+            for consumer in list(room.listeners):
+                try:
+                    await consumer.room_event(event)
+                except Exception:  # one socket's failure must not stop the room for the rest
+                    logger.exception(
+                        "room %s: %s to %s failed", session_id, event.get("type"), consumer
+                    )
+
+    async def _watch(self, session_id: int, room: _Room) -> None:
         while True:
             # Rooms that opened together re-check apart, and each at its own moment every time.
             await asyncio.sleep(RECHECK_SECONDS * random.uniform(0.75, 1.25))
@@ -342,7 +408,8 @@ class _RoomsHere:
 
     async def recheck(self, session_id: int) -> None:
         """Re-check every socket of the room here at once, then send them who is present."""
-        sockets = list(self.sockets.get(session_id, ()))
+        room = self.rooms.get(session_id)
+        sockets = list(room.joined) if room is not None else []
         if not sockets:
             return
         verdicts = await db(services.room_recheck)(
@@ -352,7 +419,7 @@ class _RoomsHere:
         )
         staying = []
         for consumer in sockets:
-            if self.present(consumer) and await consumer.recheck_done(
+            if self.joined(consumer) and await consumer.recheck_done(
                 verdicts[consumer.channel_name]
             ):
                 staying.append(consumer)
@@ -361,7 +428,7 @@ class _RoomsHere:
         people = await db(present)(session_id=session_id, now=timezone.now())
         event = {"type": ServerEvent.PRESENCE, "people": people}
         for consumer in staying:
-            if self.present(consumer):
+            if self.joined(consumer):
                 await consumer.send_json(event)
 
 
@@ -381,7 +448,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         Channels runs that before every event, in the process's one sync thread: a thread hop
         per event, 2,500 a second for a room of 50 at 50 messages a second, and a tenth of the
         server's time. This consumer reaches the database only through ``db()``, whose calls
-        close their thread's old connections before and after (``database_sync_to_async``).
+        look after their thread's connections themselves (``_connections_tidy``).
         """
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
@@ -405,7 +472,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             logger.info("room %s refused user %s: %s", self.session_id, self.user.pk, refusal.code)
             await self.close()  # before accept: the handshake is refused and nothing is sent
             return
-        await self.channel_layer.group_add(room_group(self.session_id), self.channel_name)
+        # The room's events for this socket wait in ``self.inbox`` until it has sent the
+        # history; message() then drops what the history covered.
+        self.inbox: collections.deque[dict[str, Any]] | None = collections.deque()
+        self.draining: asyncio.Task[None] | None = None
+        self.connected = False
+        await _RoomsHere.here().listen(self)
         await self.channel_layer.group_add(person_group(self.user.pk), self.channel_name)
         if self.access.role == "facilitator":
             await self.channel_layer.group_add(
@@ -424,26 +496,27 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.warned = False
         await self.accept()
         await self.send_json(await db(self._state)())
-        # Live events that arrive meanwhile wait in this socket's channel until connect returns
-        # (a consumer handles one event at a time); message() then drops what history covered.
         async with self.delivering:
             await self._send_history(after=self._resume_from())
         await self._broadcast_presence()
         self.socket = services.Socket(
             channel_name=self.channel_name, user_id=self.user.pk, login_key=self.login_key
         )
-        _RoomsHere.here().enter(self)
+        _RoomsHere.here().join(self)
         self.tasks.append(asyncio.create_task(self._watch()))
+        self.connected = True
+        self.draining = asyncio.create_task(self._drain())  # what arrived meanwhile, in order
 
     async def disconnect(self, code: int) -> None:
         for task in self.tasks:
             task.cancel()
         if getattr(self, "gap_task", None) is not None:
             self.gap_task.cancel()
+        if getattr(self, "draining", None) is not None:
+            self.draining.cancel()
+        await _RoomsHere.here().leave(self)
         if not hasattr(self, "participant_id"):
             return
-        _RoomsHere.here().leave(self)
-        await self.channel_layer.group_discard(room_group(self.session_id), self.channel_name)
         await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
         if self.login_key:
             await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
@@ -453,6 +526,41 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await db(services.room_leave)(channel_name=self.channel_name, now=timezone.now())
         with contextlib.suppress(Exception):  # the room may be closing; presence heals anyway
             await self._broadcast_presence()
+
+    # --- The room's events, from its relay in this process (``_RoomsHere``) ----------------
+
+    async def room_event(self, event: dict[str, Any]) -> None:
+        """Handle one of the room's events now, or after those still waiting, in order: while
+        the socket connects, or while it is busy sending from the database (a resync, a gap),
+        the room's other sockets are not held up behind it."""
+        if self.inbox is None and not self.delivering.locked():
+            await self._handle(event)
+            return
+        if self.inbox is None:
+            self.inbox = collections.deque()
+        self.inbox.append(event)
+        if self.draining is None and self.connected:  # while connecting: at its end
+            self.draining = asyncio.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Handle the waiting events in order, then take the next ones as they come."""
+        try:
+            while self.inbox:
+                event = self.inbox.popleft()
+                try:
+                    await self._handle(event)
+                except Exception:
+                    logger.exception("room %s: %s failed", self.session_id, event.get("type"))
+            self.inbox = None
+        finally:
+            self.draining = None
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(event), None)
+        if handler is None:
+            logger.warning("room %s: no handler for %s", self.session_id, event.get("type"))
+            return
+        await handler(event)
 
     # --- Sending history -------------------------------------------------------------------
 
@@ -608,7 +716,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 elif self.gap_task is None:
                     self.gap_task = asyncio.create_task(self._fill_gap_later())
                 return
-            await self.send_json(event)
+            await self.send(text_data=_encoded(event))
             self.last_sent = position
             await self._send_early()
 
@@ -616,7 +724,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         """Send the held messages that follow on now; drop those already sent. Hold
         ``self.delivering``."""
         while (event := self.early.pop(self.last_sent + 1, None)) is not None:
-            await self.send_json(event)
+            await self.send(text_data=_encoded(event))
             self.last_sent = event["position"]
         for position in [p for p in self.early if p <= self.last_sent]:
             del self.early[position]

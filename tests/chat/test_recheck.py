@@ -152,8 +152,7 @@ async def test_the_sockets_of_a_room_in_one_process_are_rechecked_together(
             presence = await next_of(socket, "presence")
     for socket in sockets:
         await socket.disconnect()
-    assert consumers._RoomsHere.here().sockets == {}  # the last to leave ends the room's watch
-    assert consumers._RoomsHere.here().watches == {}
+    assert consumers._RoomsHere.here().rooms == {}  # the last to leave closes the room here
 
 
 async def test_a_person_in_a_live_room_outlasts_the_idle_timeout(room, settings, monkeypatch):

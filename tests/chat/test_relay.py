@@ -1,0 +1,49 @@
+"""One subscription per room per process relays the room's events to its sockets here."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat import consumers
+from tests.chat.test_room import joined, next_of, send
+
+MESSAGE_FIELDS = {
+    "type",
+    "position",
+    "author",
+    "name",
+    "facilitator",
+    "body",
+    "hidden",
+    "before_start",
+    "created_at",
+}
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+async def test_a_busy_socket_holds_up_nobody_and_still_gets_everything_in_order(room):
+    alice, _, _ = await joined(room["alice"], room["session"])
+    bob, _, _ = await joined(room["bob"], room["session"])
+    here = consumers._RoomsHere.here().rooms[room["session"].pk]
+    assert len(here.listeners) == 2  # both sockets, one room subscription
+    busy = next(c for c in here.listeners if c.user.pk == room["alice"].pk)
+
+    await busy.delivering.acquire()  # as while it sends a resync from the database
+    first = await send(bob, "one")
+    second = await send(bob, "two")
+    live = await next_of(bob, "message")
+    assert live["position"] == first["position"]
+    assert set(live) == MESSAGE_FIELDS  # encoded once for the room here, nothing added
+    assert (await next_of(bob, "message"))["position"] == second["position"]
+    meanwhile = []  # anything sent before the lock was taken (a presence update, say)
+    while not await alice.receive_nothing(timeout=0.3):
+        meanwhile.append((await alice.receive_json_from())["type"])
+    assert "message" not in meanwhile  # waiting, not lost
+
+    busy.delivering.release()
+    positions = [(await next_of(alice, "message"))["position"] for _ in range(2)]
+    assert positions == [first["position"], second["position"]]
+    await alice.disconnect()
+    await bob.disconnect()
+    assert consumers._RoomsHere.here().rooms == {}
