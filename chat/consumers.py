@@ -372,16 +372,13 @@ class _RoomsHere:
         if room.listeners:
             return
         del self.rooms[consumer.session_id]  # the next socket to come opens the room afresh
+        with contextlib.suppress(Exception):
+            assert room.opening is not None
+            await asyncio.shield(room.opening)  # its tasks exist once it has opened
         for task in room.tasks:
             task.cancel()
         with contextlib.suppress(Exception):
-            assert room.opening is not None
-            await room.opening
             await get_channel_layer().group_discard(room_group(consumer.session_id), room.channel)
-
-    def joined(self, consumer: RoomConsumer) -> bool:
-        room = self.rooms.get(consumer.session_id)
-        return room is not None and consumer in room.joined
 
     async def _relay(self, session_id: int, room: _Room) -> None:
         layer = get_channel_layer()
@@ -400,16 +397,15 @@ class _RoomsHere:
             # Rooms that opened together re-check apart, and each at its own moment every time.
             await asyncio.sleep(RECHECK_SECONDS * random.uniform(0.75, 1.25))
             try:
-                await self.recheck(session_id)
+                await self.recheck(session_id, room)
             except asyncio.CancelledError:
                 raise
             except Exception:  # the next round tries again; one failure must not end the watch
                 logger.exception("room %s: the periodic re-check failed", session_id)
 
-    async def recheck(self, session_id: int) -> None:
+    async def recheck(self, session_id: int, room: _Room) -> None:
         """Re-check every socket of the room here at once, then send them who is present."""
-        room = self.rooms.get(session_id)
-        sockets = list(room.joined) if room is not None else []
+        sockets = list(room.joined)
         if not sockets:
             return
         verdicts = await db(services.room_recheck)(
@@ -419,7 +415,7 @@ class _RoomsHere:
         )
         staying = []
         for consumer in sockets:
-            if self.joined(consumer) and await consumer.recheck_done(
+            if consumer in room.joined and await consumer.recheck_done(
                 verdicts[consumer.channel_name]
             ):
                 staying.append(consumer)
@@ -428,7 +424,7 @@ class _RoomsHere:
         people = await db(present)(session_id=session_id, now=timezone.now())
         event = {"type": ServerEvent.PRESENCE, "people": people}
         for consumer in staying:
-            if self.joined(consumer):
+            if consumer in room.joined:
                 await consumer.send_json(event)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chat import consumers
@@ -47,3 +49,21 @@ async def test_a_busy_socket_holds_up_nobody_and_still_gets_everything_in_order(
     await alice.disconnect()
     await bob.disconnect()
     assert consumers._RoomsHere.here().rooms == {}
+
+
+async def test_a_room_left_while_it_was_opening_leaves_no_task_behind():
+    here = consumers._RoomsHere.here()
+
+    class Socket:
+        session_id = 987654  # no such session: only the process's bookkeeping is exercised
+
+    socket = Socket()
+    listening = asyncio.ensure_future(here.listen(socket))  # type: ignore[arg-type]
+    await asyncio.sleep(0)  # the room's subscription is being opened
+    room = here.rooms[Socket.session_id]
+    await here.leave(socket)  # type: ignore[arg-type]
+    await listening
+    assert Socket.session_id not in here.rooms
+    assert len(room.tasks) == 2  # the relay and the re-check, created as the opening finished
+    await asyncio.wait_for(asyncio.gather(*room.tasks, return_exceptions=True), timeout=2)
+    assert all(task.cancelled() for task in room.tasks)
