@@ -67,14 +67,16 @@ _db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="room-d
 _publishing: set[asyncio.Task[None]] = set()  # broadcasts of calls whose caller went away
 
 
-def db(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+def db(func: Callable[..., Any], *, hand_back_sends: bool = False) -> Callable[..., Awaitable[Any]]:
     """``func`` made awaitable, run in the room's database thread pool.
 
     Leaner than Channels' ``database_sync_to_async``, which the room's traffic made the
     biggest cost after the sockets themselves (measured with py-spy): no context copied in and
     out, no per-call health check (``_connections_tidy``), and what ``func`` broadcasts after
     its commit is published from this event loop once it returns, instead of the thread
-    blocking on the loop to publish each one (``async_to_sync``).
+    blocking on the loop to publish each one (``async_to_sync``). With ``hand_back_sends``
+    the call returns ``(result, sends)`` and the caller publishes them (``_publish``) when it
+    is ready, as ``_post`` does after the ack.
     """
 
     async def call(*args: Any, **kwargs: Any) -> Any:
@@ -87,9 +89,12 @@ def db(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
             # is still broadcast to everyone else.
             work.add_done_callback(_publish_when_done)
             raise
-        await _publish(sends)
         if not ok:
+            await _publish(sends)
             raise value
+        if hand_back_sends:
+            return value, sends
+        await _publish(sends)
         return value
 
     return call
@@ -659,7 +664,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def _post(self, content: dict[str, Any]) -> None:
         client_id = content.get("client_id")
         try:
-            posted = await db(services.message_post)(
+            posted, sends = await db(services.message_post, hand_back_sends=True)(
                 actor=self.user,
                 session_id=self.session_id,
                 body=content.get("body"),
@@ -676,16 +681,21 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             elif error.code in ("not_allowed", "suspended"):
                 await self.close(code=CLOSE_REVOKED)
             return
-        await self.send_json(
-            {
-                "type": ServerEvent.MESSAGE_ACK,
-                "client_id": str(posted.message.client_id),
-                "position": posted.message.position,
-                "duplicate": not posted.created,
-            }
-        )
-        for notice in posted.notices:
-            await self.send_json(notice)
+        # The sender hears the ack (and any private notice) before the room hears the message,
+        # so its own copy never overtakes its ack; the room hears it even if this socket goes.
+        try:
+            await self.send_json(
+                {
+                    "type": ServerEvent.MESSAGE_ACK,
+                    "client_id": str(posted.message.client_id),
+                    "position": posted.message.position,
+                    "duplicate": not posted.created,
+                }
+            )
+            for notice in posted.notices:
+                await self.send_json(notice)
+        finally:
+            await asyncio.shield(_publish(sends))
 
     async def _call(self, service: Any, **kwargs: Any) -> None:
         try:
