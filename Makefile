@@ -10,7 +10,8 @@ export HEARTH_PORT
 SITE_URL ?= http://127.0.0.1:$(HEARTH_PORT)
 export SITE_URL
 
-.PHONY: help run test install install-dev lint format typecheck check-deploy migrate seed totp lock clean
+.PHONY: help run test install install-dev lint format typecheck check-deploy migrate seed totp lock clean \
+	_migrate _seed _run
 
 help:
 	@echo "make run    - install, migrate, load the demo data and start web + worker + beat"
@@ -36,21 +37,41 @@ $(VENV)/.installed-dev: requirements/dev.txt | $(BIN)/python
 install: $(VENV)/.installed-base
 install-dev: $(VENV)/.installed-dev
 
+# Everything that needs the database runs inside `config.localdb run`: with no DATABASE_URL it
+# starts the embedded PostgreSQL under var/postgres (and stops it when the last user is done);
+# with DATABASE_URL set it uses that server and starts nothing.
+LOCALDB := $(BIN)/python -m config.localdb run --
+MANAGE := $(BIN)/python manage.py
+SUBMAKE := $(MAKE) --no-print-directory
+
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	@$(LOCALDB) $(SUBMAKE) _migrate
 
-seed: migrate
-	$(BIN)/python manage.py seed_demo
+seed: install
+	@$(LOCALDB) $(SUBMAKE) _seed
 
-run: seed
+run: install
+	@$(LOCALDB) $(SUBMAKE) _run
+
+test: install-dev
+	@$(LOCALDB) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+totp: install
+	@$(LOCALDB) $(MANAGE) demo_totp
+
+# The steps themselves, for the targets above (they expect the database to be up).
+_migrate:
+	@$(MANAGE) migrate --noinput --verbosity 0
+
+_seed: _migrate
+	@$(MANAGE) seed_demo
+
+_run: _seed
 	@echo
 	@echo "Hearth is starting at http://127.0.0.1:$(HEARTH_PORT)/  (Ctrl-C stops everything)"
 	@echo "Log in with a demo person above. Sign-up emails (verification links) print below."
 	@echo
-	$(BIN)/honcho -f Procfile start
-
-test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(BIN)/honcho -f Procfile start
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -65,9 +86,6 @@ check-deploy: install
 	DEBUG=0 SECRET_KEY="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	ALLOWED_HOSTS=hearth.example $(BIN)/python manage.py check --deploy --fail-level WARNING
 
-totp: install
-	@$(BIN)/python manage.py demo_totp
-
 lock:
 	uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes \
 		--no-emit-index-url --no-emit-find-links -o requirements/base.txt
@@ -75,4 +93,5 @@ lock:
 		--no-emit-index-url --no-emit-find-links -o requirements/dev.txt
 
 clean:
+	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.localdb stop; fi
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache

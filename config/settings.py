@@ -1,8 +1,9 @@
 """Hearth settings: one module, read from the environment.
 
-The defaults are safe for a laptop (SQLite, in-memory channel layer, a Celery broker on the
-filesystem, console email). Production is the same module with ``DEBUG=0`` and the variables
-documented in ``docs/architecture.md``; with ``DEBUG`` off every security setting is on.
+The defaults are safe for a laptop (the embedded PostgreSQL that ``make run`` starts, an
+in-memory channel layer, a Celery broker on the filesystem, console email). Production is the
+same module with ``DEBUG=0`` and the variables documented in ``docs/architecture.md``; with
+``DEBUG`` off every security setting is on.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from config import localdb
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("HEARTH_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = localdb.VAR_DIR
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -110,18 +113,17 @@ TEMPLATES = [
 
 # --- Data stores -------------------------------------------------------------------------------
 
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# PostgreSQL everywhere. With no DATABASE_URL, the server `make run` and `make test` start
+# themselves under var/postgres (config/localdb.py); with one, that server instead.
+DATABASE_URL = os.environ.get("DATABASE_URL", "") or localdb.database_url()
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
-    if DATABASE_URL
-    else {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "db.sqlite3")}
 }
-if not DATABASE_URL:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
-    # compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("Hearth runs on PostgreSQL: DATABASE_URL must be postgres://...")
+# PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
+# compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
