@@ -1,4 +1,4 @@
-"""On PostgreSQL, the database itself refuses two live sessions of one facilitator that overlap.
+"""The database itself refuses two live sessions of one facilitator that overlap.
 
 The scheduling service checks first (with a clear message); this is the backstop for races and
 for writes that do not go through it.
@@ -18,17 +18,7 @@ ALTER TABLE groups_groupsession DROP CONSTRAINT IF EXISTS session_no_overlap_per
 """
 
 
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("groups", "0002_seed_topics")]
 
-    operations = [migrations.RunPython(create, drop)]
+    operations = [migrations.RunSQL(CREATE, DROP)]

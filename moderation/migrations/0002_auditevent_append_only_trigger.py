@@ -1,4 +1,4 @@
-"""On PostgreSQL, reject UPDATE and DELETE on the audit table, whoever asks (raw SQL too)."""
+"""Reject UPDATE and DELETE on the audit table, whoever asks (raw SQL too)."""
 
 from django.db import migrations
 
@@ -21,17 +21,7 @@ DROP FUNCTION IF EXISTS hearth_audit_append_only();
 """
 
 
-def create_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(CREATE, params=None)
-
-
-def drop_trigger(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP, params=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [("moderation", "0001_initial")]
 
-    operations = [migrations.RunPython(create_trigger, drop_trigger)]
+    operations = [migrations.RunSQL(CREATE, DROP)]

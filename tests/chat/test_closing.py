@@ -105,7 +105,6 @@ def someone_waits_for_a_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_send_checked_before_the_end_but_stored_after_it_is_refused(room, therapist, monkeypatch):
     session = room["session"]
@@ -130,7 +129,6 @@ def test_a_send_checked_before_the_end_but_stored_after_it_is_refused(room, ther
     assert not Message.objects.exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_end_waits_for_a_message_being_stored_and_nothing_is_stored_after_it(
     room, therapist, monkeypatch

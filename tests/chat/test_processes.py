@@ -20,17 +20,16 @@ from pathlib import Path
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
-from django.db import connection
 
 from chat.models import Message
 from tests.chat.conftest import session_cookie
+from tests.conftest import subprocess_database_url
 from tests.e2e.conftest import SERVER_APP_NAME, wait_for_other_connections_to_close
 
 ROOT = Path(__file__).resolve().parents[2]
 PER_SENDER = 30
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
@@ -43,10 +42,9 @@ def free_port() -> int:
 
 
 def start_daphne(port: int) -> subprocess.Popen:
-    settings = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
+        "DATABASE_URL": subprocess_database_url(),
         "DEBUG": "1",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-insecure-key-never-use-in-production"),
         "CHAT_RATE_LIMIT_BURST": "1000",

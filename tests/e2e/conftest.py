@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.conftest import subprocess_database_url
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -51,13 +53,10 @@ def _free_port() -> int:
 @pytest.fixture
 def live_server_url(transactional_db):
     """daphne serving the app (HTTP and WebSockets) from the test database."""
-    settings = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.skip("the live server shares the test database, which needs PostgreSQL")
     port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT']}/{settings['NAME']}",
+        "DATABASE_URL": subprocess_database_url(),
         "DEBUG": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CHAT_RATE_LIMIT_BURST": "1000",

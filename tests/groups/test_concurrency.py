@@ -14,7 +14,6 @@ from tests.factories import UserFactory, accept_guidelines, make_group, make_mem
 PEOPLE = 20
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_twenty_people_racing_for_the_last_seat_one_wins_and_the_rest_queue_in_order(request):
     therapist = request.getfixturevalue("therapist")

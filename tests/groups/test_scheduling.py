@@ -214,7 +214,6 @@ def test_a_facilitator_cannot_lead_two_sessions_at_once(therapist):
     )
 
 
-@pytest.mark.postgres
 def test_the_database_refuses_overlaps_that_bypass_the_service(therapist):
     from django.db import IntegrityError, transaction
 

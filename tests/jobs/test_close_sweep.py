@@ -61,7 +61,6 @@ def test_a_session_ended_early_or_cancelled_is_not_closed_again(therapist):
     assert not AuditEvent.objects.filter(action=AuditAction.SESSION_CLOSED).exists()
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_running_at_once_close_each_room_once(request):
     therapist = request.getfixturevalue("therapist")

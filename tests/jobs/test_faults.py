@@ -40,7 +40,6 @@ from tests.conftest import subprocess_database_url, wait_for_connections_to_clos
 from tests.factories import make_group
 
 pytestmark = [
-    pytest.mark.postgres,
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]

@@ -150,7 +150,6 @@ def test_a_reminder_due_while_workers_were_down_is_skipped_once_its_session_star
     assert mail.outbox == []
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_at_once_send_each_reminder_once(request):
     therapist = request.getfixturevalue("therapist")
@@ -361,7 +360,6 @@ def test_a_limit_caps_what_one_sweep_claims(therapist):
     assert Reminder.objects.filter(sent_at__isnull=True, skipped_at__isnull=True).count() == 3
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_sweeps_taking_small_batches_at_once_send_each_reminder_once(request):
     members = due_now(request.getfixturevalue("therapist"), 15)
