@@ -19,6 +19,7 @@
   var CLOSE_REMOVED = 4003;
   var MAX_BODY = 2000;
   var SILENCE_LIMIT_MS = 150000; // the server sends presence every 60 s; longer silence is a dead socket
+  var STEADY_MS = 10000; // a connection that lasted this long was not the problem: backoff starts again
   var URL_PATTERN = /https?:\/\/[^\s<>"'`]{1,200}(?![^\s<>"'`])/gi;
 
   function byId(id) {
@@ -84,6 +85,7 @@
   var sessionOver = false; // the session itself has ended (not only this person's place in it)
   var attempt = 0;
   var retryTimer = null;
+  var upSince = 0; // when the current connection finished its catch-up
   var lastHeard = 0;
   var lastErrorArea = "send";
 
@@ -900,6 +902,12 @@
     if (finished) {
       return;
     }
+    // A connection that failed soon after it was made is not a fresh start: without this, a
+    // server that accepts and then fails would be reconnected to every second, for ever.
+    if (upSince && Date.now() - upSince >= STEADY_MS) {
+      attempt = 0;
+    }
+    upSince = 0;
     var base = Math.min(15000, 1000 * Math.pow(2, attempt));
     attempt += 1;
     var text = connectedOnce ? "Connection lost. Reconnecting…" : "Still connecting…";
@@ -969,7 +977,7 @@
           break; // the end of a gap being filled, not of a (re)connection's catch-up
         }
         replaying = false;
-        attempt = 0;
+        upSince = Date.now();
         if (connectedOnce) {
           setConnection("Reconnected — you’re up to date.", "ok");
         } else {
