@@ -2,7 +2,8 @@
 
    The page arrives with everything said so far. This script connects the room's socket
    (protocol: docs/protocol.md), shows new messages in order, keeps the connection line honest,
-   resends what was not confirmed after a reconnect, and gives facilitators their controls.
+   resends what was not confirmed after a reconnect (three tries, then it asks the person), and
+   gives facilitators their controls.
    Message text only ever reaches the page through textContent, never as HTML. */
 (function () {
   "use strict";
@@ -19,6 +20,7 @@
   var CLOSE_REMOVED = 4003;
   var MAX_BODY = 2000;
   var SILENCE_LIMIT_MS = 150000; // the server sends presence every 60 s; longer silence is a dead socket
+  var SEND_TRIES = 3; // sockets that may close under one unacknowledged message before the page stops
   var STEADY_MS = 10000; // a connection that lasted this long was not the problem: backoff starts again
   var URL_PATTERN = /https?:\/\/[^\s<>"'`]{1,200}(?![^\s<>"'`])/gi;
 
@@ -74,7 +76,10 @@
   var names = new Map(); // participant id -> name, from messages and presence
   var hiddenAuthors = new Set(); // "Mute for me"
   var people = []; // the latest presence list
-  var pending = new Map(); // client_id -> {text, socket}: not yet acknowledged by the server
+  // client_id -> {text, socket, losses, stalled}: not yet acknowledged by the server. `socket` is
+  // the one that last carried it, `losses` how many sockets closed under it, `stalled` that the
+  // page has stopped sending it by itself and waits for the person.
+  var pending = new Map();
   var presenceShown = ""; // what the presence list shows now, to redraw only on change
 
   var socket = null;
@@ -460,10 +465,82 @@
   // that did arrive before a disconnect is only acknowledged again, never stored twice.
   function flushPending() {
     pending.forEach(function (entry, clientId) {
-      if (entry.socket !== socket && send({ type: "message.send", client_id: clientId, body: entry.text })) {
+      if (!entry.stalled && entry.socket !== socket &&
+          send({ type: "message.send", client_id: clientId, body: entry.text })) {
         entry.socket = socket;
       }
     });
+  }
+
+  // How many messages the page will still send by itself.
+  function waitingToSend() {
+    var count = 0;
+    pending.forEach(function (entry) {
+      if (!entry.stalled) {
+        count += 1;
+      }
+    });
+    return count;
+  }
+
+  function firstStalled() {
+    var found = null;
+    pending.forEach(function (entry) {
+      if (entry.stalled && found === null) {
+        found = entry;
+      }
+    });
+    return found;
+  }
+
+  // A socket that closes under an unacknowledged message is one failed try at sending it. A
+  // server that fails on one message (closing with 1011, say) would otherwise be sent the same
+  // words after every reconnect, for ever: after SEND_TRIES the page stops and asks the person.
+  function countLostSends(lost) {
+    var gaveUp = false;
+    pending.forEach(function (entry) {
+      if (entry.socket === lost && !entry.stalled) {
+        entry.losses += 1;
+        if (entry.losses >= SEND_TRIES) {
+          entry.stalled = true;
+          gaveUp = true;
+        }
+      }
+    });
+    if (gaveUp) {
+      showSendFailure();
+    }
+  }
+
+  function showSendFailure() {
+    var entry = firstStalled();
+    if (entry && !ui.body.value.trim()) {
+      ui.body.value = entry.text; // never lose what the person wrote
+      updateCount();
+    }
+    var retryButton = make("button", "button--secondary room-error__retry", "Try again");
+    retryButton.type = "button";
+    retryButton.id = "send-retry";
+    // #send-error is an alert region: filling it is announced.
+    ui.sendError.replaceChildren(
+      make("p", "room-error__text", "Your message could not be sent. Your words are still in the box."),
+      retryButton
+    );
+    ui.sendState.textContent = "";
+  }
+
+  // "Try again": send what is in the box, with a fresh count of tries, and do not wait out the
+  // backoff if the socket is down.
+  function tryAgain() {
+    var entry = firstStalled();
+    if (entry && !ui.body.value.trim()) {
+      ui.body.value = entry.text;
+      updateCount();
+    }
+    ui.body.focus(); // the button is about to go; the words are where the person can act on them
+    attempt = 0;
+    submitMessage();
+    reconnectNow();
   }
 
   function updateCount() {
@@ -492,18 +569,21 @@
       return;
     }
     // The same words pressed twice are one message: reuse its client_id (the server ignores
-    // the repeat). A draft that never left this page and was then edited is replaced.
+    // the repeat), and count its tries afresh. A draft that never left this page, or one the
+    // page gave up on and handed back, that was then edited is replaced.
     var clientId = null;
     pending.forEach(function (entry, id) {
       if (entry.text === text) {
         clientId = id;
-      } else if (entry.socket === null) {
+        entry.losses = 0;
+        entry.stalled = false;
+      } else if (entry.socket === null || entry.stalled) {
         pending.delete(id);
       }
     });
     if (clientId === null) {
       clientId = uuid();
-      pending.set(clientId, { text: text, socket: null });
+      pending.set(clientId, { text: text, socket: null, losses: 0, stalled: false });
     }
     if (isOpen()) {
       if (send({ type: "message.send", client_id: clientId, body: text })) {
@@ -524,7 +604,7 @@
       ui.body.value = "";
       updateCount();
     }
-    ui.sendState.textContent = pending.size ? "Sending…" : "Sent.";
+    ui.sendState.textContent = waitingToSend() ? "Sending…" : "Sent.";
   }
 
   var MUTED_TEXT = "The facilitator has muted you for the rest of this session. You can still read along.";
@@ -768,6 +848,9 @@
       ? "Your last message may not have been sent. Its words are still in the box if you want to copy them."
       : "";
     pending.clear();
+    if (byId("send-retry")) {
+      ui.sendError.textContent = ""; // nothing to try again: the box is closed
+    }
     if (ui.controls) {
       ui.controls.hidden = true;
     }
@@ -893,6 +976,7 @@
       } else if (!opened) {
         refused();
       } else {
+        countLostSends(current);
         retry();
       }
     });
@@ -911,7 +995,7 @@
     var base = Math.min(15000, 1000 * Math.pow(2, attempt));
     attempt += 1;
     var text = connectedOnce ? "Connection lost. Reconnecting…" : "Still connecting…";
-    if (pending.size) {
+    if (waitingToSend()) {
       text += " Your message is kept and will be sent when the connection is back.";
       ui.sendState.textContent = "Not confirmed yet: it will be sent when the connection is back.";
     }
@@ -958,6 +1042,7 @@
       } catch (error) {
         // already closing
       }
+      countLostSends(old);
     }
     retry();
   }
@@ -986,7 +1071,7 @@
         }
         connectedOnce = true;
         flushPending();
-        if (pending.size) {
+        if (waitingToSend()) {
           ui.sendState.textContent = "Sending…";
         }
         break;
@@ -1141,6 +1226,11 @@
     updateCount();
     if (!pending.size) {
       ui.sendState.textContent = "";
+    }
+  });
+  ui.sendError.addEventListener("click", function (click) {
+    if (click.target.closest("#send-retry")) {
+      tryAgain();
     }
   });
   ui.newBelow.addEventListener("click", function () {
