@@ -32,14 +32,20 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", default=True)
+# The laptop defaults (a dev secret key, local host names, plain http, console email, static
+# files straight from the source folders, seed_demo allowed). The variable keeps its old name,
+# DEBUG: production sets DEBUG=0, and with it every one of these is off.
+DEVELOPMENT = env_bool("DEBUG", default=True)
+# Django's own debug pages (a 404 that lists every route, a 500 with the traceback) are a
+# separate choice, off unless a developer asks: a newcomer's `make run` shows Hearth's pages.
+DEBUG = DEVELOPMENT and env_bool("DEBUG_PAGES", default=False)
 
 _DEV_SECRET_KEY = "dev-only-insecure-key-never-use-in-production"
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
-if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET_KEY):
+SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET_KEY if DEVELOPMENT else "")
+if not SECRET_KEY or (not DEVELOPMENT and SECRET_KEY == _DEV_SECRET_KEY):
     raise ImproperlyConfigured("Set SECRET_KEY in the environment when DEBUG is off.")
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEVELOPMENT else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 SITE_NAME = "Hearth"
@@ -274,7 +280,7 @@ ACCOUNT_CHANGE_EMAIL = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Hearth] "
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEVELOPMENT else "https"
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_SESSION_REMEMBER = False
 # allauth's rate limits use the default cache: Redis whenever REDIS_URL is set.
@@ -314,7 +320,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
+if not DEVELOPMENT:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
@@ -351,7 +357,7 @@ CHAT_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("CHAT_RATE_LIMIT_WINDOW_SECO
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
+    if DEVELOPMENT
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -381,12 +387,15 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG
+        if DEVELOPMENT
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
-WHITENOISE_AUTOREFRESH = DEBUG
+# On a laptop, files are served from the source folders as they are edited, without
+# collectstatic (whitenoise would otherwise take these from Django's DEBUG).
+WHITENOISE_USE_FINDERS = DEVELOPMENT
+WHITENOISE_AUTOREFRESH = DEVELOPMENT
+WHITENOISE_MAX_AGE = 0 if DEVELOPMENT else 60
 
 # --- Logging: ids, never message text ------------------------------------------------------------
 

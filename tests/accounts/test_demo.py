@@ -56,7 +56,7 @@ SEEDED: list[type[models.Model]] = [
 
 @pytest.fixture(autouse=True)
 def _debug(settings):
-    settings.DEBUG = True  # seed_demo refuses to run with DEBUG off
+    settings.DEVELOPMENT = True  # seed_demo refuses to run on production settings (DEBUG=0)
 
 
 def seed() -> str:

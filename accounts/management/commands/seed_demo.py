@@ -20,7 +20,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, allow_production: bool = False, **options: Any) -> None:
-        if not settings.DEBUG and not allow_production:
+        if not settings.DEVELOPMENT and not allow_production:
             raise CommandError("seed_demo creates accounts with public passwords; DEBUG is off.")
         with transaction.atomic():
             for config in apps.get_app_configs():
