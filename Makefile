@@ -71,7 +71,7 @@ _run: _seed
 	@echo "Hearth is starting at http://127.0.0.1:$(HEARTH_PORT)/  (Ctrl-C stops everything)"
 	@echo "Log in with a demo person above. Sign-up emails (verification links) print below."
 	@echo
-	@$(BIN)/honcho -f Procfile start
+	@$(BIN)/python -m config.procfile Procfile
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -199,7 +199,7 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
     # A broker that needs no server: messages are files under var/celery.
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(VAR_DIR / "celery" / "queue"),
         "data_folder_out": str(VAR_DIR / "celery" / "queue"),
