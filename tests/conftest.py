@@ -27,6 +27,14 @@ REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not os.environ.get("DATABASE_URL"):
+        from config import localdb
+
+        if not localdb.is_running():
+            raise pytest.UsageError(
+                "The embedded PostgreSQL is not running: use `make test` (which starts it), "
+                "or `.venv/bin/python -m config.localdb start` first, or set DATABASE_URL."
+            )
     if not REQUIRE_SERVICES:
         return
     if not os.environ.get("REDIS_URL"):
