@@ -1,4 +1,4 @@
-"""Per-request account rules: login lifetime, required two-step login, the viewer's time zone."""
+"""Per-request account rules: the login policy, login activity, the viewer's time zone."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from allauth.mfa.models import Authenticator
-from allauth.mfa.utils import is_mfa_enabled
 from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -15,29 +13,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 
-from accounts.sessions import activity_due, login_expired
+from accounts.policy import MFA_REQUIRED, login_check
+from accounts.sessions import activity_due, login_time_ensure
 
 Middleware = Callable[[HttpRequest], HttpResponse]
-
-
-class AbsoluteSessionTimeoutMiddleware:
-    """Log out a suspended account at once, and any login older than
-    ``SESSION_ABSOLUTE_SECONDS``, however active it was."""
-
-    def __init__(self, get_response: Middleware) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated and user.is_suspended:
-            logout(request)
-            messages.warning(request, "This account is suspended, so you have been logged out.")
-            return redirect("account_login")
-        if user.is_authenticated and login_expired(request, now=timezone.now()):
-            logout(request)
-            messages.info(request, "For your safety you were logged out. Please log in again.")
-            return redirect("account_login")
-        return self.get_response(request)
 
 
 class LoginActivityMiddleware:
@@ -63,11 +42,10 @@ _MFA_SETUP_URL_NAMES = frozenset(
 )
 
 
-_SECOND_FACTORS = [Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
-
-
-class MfaRequiredMiddleware:
-    """Send people who hold a privileged role to set up two-step login before anything else."""
+class LoginPolicyMiddleware:
+    """Pages ask the one login policy (``accounts.policy``), as room sockets do: a suspended
+    account or a login past its absolute lifetime is logged out; a person who must use
+    two-step login and has not set it up is sent to do so before anything else."""
 
     def __init__(self, get_response: Middleware) -> None:
         self.get_response = get_response
@@ -79,20 +57,23 @@ class MfaRequiredMiddleware:
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> HttpResponse | None:
         user = request.user
-        if not user.is_authenticated or not user.requires_mfa:
+        if not user.is_authenticated:
             return None
-        match = request.resolver_match
-        url_name = match.url_name if match else None
-        if url_name in _MFA_SETUP_URL_NAMES or (url_name or "").startswith("mfa_"):
+        now = timezone.now()
+        login_time_ensure(request, now=now)
+        refusal = login_check(user=user, login=request.session, now=now)
+        if refusal is None:
             return None
-        if is_mfa_enabled(user, types=_SECOND_FACTORS):
-            return None
-        messages.warning(
-            request,
-            "Your role lets you see other people's information, so please set up "
-            "two-step login before you continue.",
-        )
-        return redirect("mfa_activate_totp")
+        if refusal.code == MFA_REQUIRED.code:
+            match = request.resolver_match
+            url_name = match.url_name if match else None
+            if url_name in _MFA_SETUP_URL_NAMES or (url_name or "").startswith("mfa_"):
+                return None
+            messages.warning(request, refusal.message)
+            return redirect("mfa_activate_totp")
+        logout(request)
+        messages.warning(request, refusal.message)
+        return redirect("account_login")
 
 
 class UserTimezoneMiddleware:

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.places import COUNTRIES, validate_time_zone
 from accounts.pseudonyms import MAX_LENGTH, validate_display_name
-from accounts.roles import MFA_REQUIRED_ROLES, Role
+from accounts.roles import Role
 
 
 class UserManager(BaseUserManager["User"]):
@@ -79,9 +79,12 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @cached_property
     def roles(self) -> frozenset[Role]:
-        """The roles this person holds (one query, then cached on the instance)."""
+        """The roles this person holds (one query, then cached on the instance; none when the
+        login policy has loaded them with the person's other privileges)."""
         if self.pk is None:
             return frozenset()
+        if "privileges" in self.__dict__:
+            return self.__dict__["privileges"][0]
         names = set(self.groups.values_list("name", flat=True))
         return frozenset(role for role in Role if role.value in names)
 
@@ -92,13 +95,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("roles", None)
+        self.__dict__.pop("privileges", None)
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles
 
     @property
     def requires_mfa(self) -> bool:
-        return self.is_staff or self.is_superuser or bool(self.roles & MFA_REQUIRED_ROLES)
+        """A privileged role or flag, or any right on another's things (accounts.policy)."""
+        from accounts.policy import requires_mfa
+
+        return requires_mfa(self)
 
 
 class TherapistApplication(models.Model):

@@ -9,25 +9,20 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.http import HttpRequest
-from django.utils.crypto import constant_time_compare
 
-_LOGIN_AT = "hearth_login_at"
+LOGIN_AT = "hearth_login_at"  # when the login began (its absolute lifetime counts from it)
 _SEEN_AT = "hearth_seen_at"
 
 
 def mark_login_time(request: HttpRequest, *, now: datetime) -> None:
-    request.session[_LOGIN_AT] = now.timestamp()
+    request.session[LOGIN_AT] = now.timestamp()
 
 
-def login_expired(request: HttpRequest, *, now: datetime) -> bool:
-    """Whether this login is older than ``SESSION_ABSOLUTE_SECONDS``, however active it was."""
-    started = request.session.get(_LOGIN_AT)
-    if started is None:
+def login_time_ensure(request: HttpRequest, *, now: datetime) -> None:
+    """Mark a login made before the time was recorded (its absolute lifetime starts now)."""
+    if request.session.get(LOGIN_AT) is None:
         mark_login_time(request, now=now)
-        return False
-    return now.timestamp() - float(started) > settings.SESSION_ABSOLUTE_SECONDS
 
 
 def activity_due(request: HttpRequest, *, now: datetime) -> bool:
@@ -62,18 +57,6 @@ def logins_current(session_keys: Iterable[str], *, now: datetime) -> dict[str, d
     rows = store.get_model_class().objects.filter(session_key__in=keys, expire_date__gt=now)
     decoder = store()
     return {row.session_key: decoder.decode(row.session_data) for row in rows}
-
-
-def login_is_of(data: dict[str, Any] | None, user: Any, *, now: datetime) -> bool:
-    """Whether a login's stored data still logs ``user`` in: theirs, not from before a password
-    change (the check Django makes on every request), and not older than its absolute lifetime
-    (``login_expired``'s rule)."""
-    if not data or str(data.get(SESSION_KEY)) != str(user.pk):
-        return False
-    started = data.get(_LOGIN_AT)
-    if started is not None and now.timestamp() - float(started) > settings.SESSION_ABSOLUTE_SECONDS:
-        return False
-    return constant_time_compare(data.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash())
 
 
 def logins_renew(session_keys: Iterable[str], *, now: datetime) -> None:

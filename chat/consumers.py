@@ -1,7 +1,8 @@
 """The WebSocket of one session's room. Protocol: docs/protocol.md.
 
-The consumer authenticates from the scope, asks ``room_access`` whether this person may be here
-now, calls services in threads, and forwards events. It delivers messages to its client in
+The consumer authenticates from the scope, asks ``services.room_recheck`` (the login policy,
+then ``room_access``) whether this login may be here now, at the handshake and at every
+re-check, calls services in threads, and forwards events. It delivers messages to its client in
 position order with no gaps and no duplicates: history from the database first, then live
 events, and a catch-up from the database whenever a live event skips a position.
 """
@@ -52,7 +53,6 @@ from chat.selectors import (
     message_event,
     messages_after,
     present,
-    room_access,
 )
 
 logger = logging.getLogger(__name__)
@@ -465,14 +465,21 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.delivering = asyncio.Lock()
         self.early: dict[int, dict[str, Any]] = {}
         self.gap_task: asyncio.Task[None] | None = None
-        try:
-            self.access = await db(room_access)(
-                user=self.user, session_id=self.session_id, now=timezone.now()
+        self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
+        # The login policy and the room's rules, as every re-check asks them.
+        entering = services.Socket(
+            channel_name=self.channel_name, user_id=self.user.pk, login_key=self.login_key
+        )
+        verdict = (
+            await db(services.room_recheck)(
+                session_id=self.session_id, sockets=[entering], now=timezone.now()
             )
-        except RoomRefusal as refusal:
-            logger.info("room %s refused user %s: %s", self.session_id, self.user.pk, refusal.code)
+        )[self.channel_name]
+        if isinstance(verdict, RoomRefusal):
+            logger.info("room %s refused user %s: %s", self.session_id, self.user.pk, verdict.code)
             await self.close()  # before accept: the handshake is refused and nothing is sent
             return
+        self.access = verdict
         # The room's events for this socket wait in ``self.inbox`` until it has sent the
         # history; message() then drops what the history covered.
         self.inbox: collections.deque[dict[str, Any]] | None = collections.deque()
@@ -484,7 +491,6 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_add(
                 facilitators_group(self.session_id), self.channel_name
             )
-        self.login_key = getattr(self.scope.get("session"), "session_key", None) or ""
         if self.login_key:
             await self.channel_layer.group_add(login_group(self.login_key), self.channel_name)
         participant = await db(services.room_join)(

@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from accounts.models import User
 from chat.services import login_revoke_sockets, person_recheck_sockets
 
 
@@ -52,6 +53,25 @@ def _recheck_on_enrollment_change(sender: Any, instance: Any, created: bool, **k
     sender="groups.TherapyGroupUserObjectPermission",
     dispatch_uid="chat.recheck_on_rights_revoked",
 )
-def _recheck_on_rights_revoked(sender: Any, instance: Any, **kwargs: Any) -> None:
-    """A facilitator's rights on a group ended: their facilitator sockets re-check at once."""
+@receiver(
+    post_save,
+    sender="groups.TherapyGroupUserObjectPermission",
+    dispatch_uid="chat.recheck_on_rights_granted",
+)
+def _recheck_on_rights_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A right on a group began or ended: their sockets re-check at once (ended: the
+    facilitator's controls go; began without two-step login: the login policy closes them)."""
+    person_recheck_sockets(user_id=instance.user_id)
+
+
+@receiver(m2m_changed, sender=User.groups.through, dispatch_uid="chat.recheck_on_role_change")
+def _recheck_on_role_change(sender: Any, instance: Any, action: str, **kwargs: Any) -> None:
+    """A role granted or revoked (a privileged role needs two-step login: accounts.policy)."""
+    if action in {"post_add", "post_remove", "post_clear"} and isinstance(instance, User):
+        person_recheck_sockets(user_id=instance.pk)
+
+
+@receiver(post_delete, sender="mfa.Authenticator", dispatch_uid="chat.recheck_on_factor_removed")
+def _recheck_on_factor_removed(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A second factor removed: a person who must use two-step login may no longer stay."""
     person_recheck_sockets(user_id=instance.user_id)

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
-from accounts.sessions import login_is_of, logins_current, logins_renew
+from accounts.policy import logins_check
+from accounts.sessions import logins_current, logins_renew
 from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
 from chat.checks import run_message_checks
 from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
@@ -81,21 +82,25 @@ class Socket:
 def room_recheck(
     *, session_id: int, sockets: list[Socket], now: datetime
 ) -> dict[str, RoomAccess | RoomRefusal]:
-    """May each of these sockets of one room stay? By channel name: the renewed decision, or
-    why not (``logged_out`` when its login has ended, else ``room_access``'s refusal).
+    """May each of these sockets of one room be here? By channel name: the renewed decision,
+    or why not: the login policy's refusal (``accounts.policy``: logged out, expired, suspended,
+    two-step login missing), else ``room_access``'s. The handshake asks this too.
 
     A socket that may stay is seen now (attendance, so presence keeps it), and its login's idle
     expiry is renewed. A few queries for all of them, whether one socket asks (a pushed
     re-check) or every socket of the room in a process (the periodic one).
     """
-    users = User.objects.in_bulk({socket.user_id for socket in sockets})
+    users = User.objects.in_bulk({socket.user_id for socket in sockets if socket.user_id})
     logins = logins_current([socket.login_key for socket in sockets], now=now)
+    policy = logins_check(
+        {s.channel_name: (users.get(s.user_id), logins.get(s.login_key)) for s in sockets},
+        now=now,
+    )
     verdicts: dict[str, RoomAccess | RoomRefusal] = {}
     asking: list[Socket] = []
     for socket in sockets:
-        user = users.get(socket.user_id)
-        if user is None or not login_is_of(logins.get(socket.login_key), user, now=now):
-            verdicts[socket.channel_name] = RoomRefusal("logged_out", "Your login has ended.")
+        if (refusal := policy[socket.channel_name]) is not None:
+            verdicts[socket.channel_name] = RoomRefusal(refusal.code, refusal.message)
         else:
             asking.append(socket)
     decided = room_access_many(

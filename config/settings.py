@@ -88,11 +88,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "accounts.middleware.AbsoluteSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.LoginActivityMiddleware",
-    "accounts.middleware.MfaRequiredMiddleware",
+    "accounts.middleware.LoginPolicyMiddleware",
     "accounts.middleware.UserTimezoneMiddleware",
     "config.middleware.NoStoreForAuthenticatedMiddleware",
 ]

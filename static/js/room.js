@@ -870,6 +870,9 @@
 
   var REVOKED = {
     logged_out: "You have been logged out, so the room has closed for you. Log in again to come back.",
+    expired: "For your safety you were logged out after a long time logged in. Log in again to come back.",
+    inactive: "This account is no longer active, so the room has closed for you.",
+    mfa_required: "Your role now needs two-step login. Set it up, then come back to the room.",
     suspended: "Your account has been suspended, so the room has closed for you.",
     not_allowed: "You are no longer a member of this group, so the room has closed for you.",
     cancelled: "This session has been cancelled, so the room has closed.",
@@ -877,7 +880,7 @@
   };
 
   function revoked(reason) {
-    finish(REVOKED[reason] || "The room is closed to you now.", !REVOKED[reason] || reason === "logged_out");
+    finish(REVOKED[reason] || "The room is closed to you now.", !REVOKED[reason] || reason === "logged_out" || reason === "expired" || reason === "mfa_required");
   }
 
   function removed() {

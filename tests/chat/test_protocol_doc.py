@@ -103,10 +103,19 @@ def test_every_error_code_is_documented_and_nothing_else():
 
 
 def test_the_chat_app_raises_no_refusal_code_the_protocol_does_not_name():
-    # ``logged_out`` is a re-check's verdict (chat.services.room_recheck), sent only as the
-    # reason of ``room.revoked``, never as an error; it must be documented as that reason.
-    assert error_code_literals() <= ERROR_CODES | {"logged_out"}
-    assert "`room.revoked` reasons: `logged_out`" in DOC
+    assert error_code_literals() <= ERROR_CODES
+
+
+def test_every_login_policy_refusal_is_documented_as_a_revoked_reason():
+    # The login policy's verdicts reach a socket only as the reason of ``room.revoked``.
+    from accounts import policy
+
+    codes = {
+        value.code for value in vars(policy).values() if isinstance(value, policy.LoginRefusal)
+    }
+    assert codes == {"logged_out", "inactive", "expired", "suspended", "mfa_required"}
+    reasons = DOC[DOC.index("`room.revoked` reasons:") :].split("\n\n")[0]
+    assert all(f"`{code}`" in reasons for code in codes)
 
 
 def test_every_close_code_is_documented():

@@ -176,7 +176,7 @@ async def test_a_login_past_its_absolute_lifetime_is_closed_at_the_next_recheck(
     settings.SESSION_ABSOLUTE_SECONDS = 1
     await asyncio.sleep(1.1)
     revoked = await next_of(alice, "room.revoked", timeout=3)
-    assert revoked["reason"] == "logged_out"
+    assert revoked["reason"] == "expired"
     assert await sync_to_async(Session.objects.count)() == 1  # not renewed; the page logs it out
 
 
