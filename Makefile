@@ -39,8 +39,11 @@ install-dev: $(VENV)/.installed-dev
 
 # Everything that needs the database runs inside `config.localdb run`: with no DATABASE_URL it
 # starts the embedded PostgreSQL under var/postgres (and stops it when the last user is done);
-# with DATABASE_URL set it uses that server and starts nothing.
+# with DATABASE_URL set it uses that server and starts nothing. The application connects as a
+# role that may only read and write rows; migrations and the tests as the role that owns the
+# tables (`--owner`: DATABASE_OWNER_URL when set).
 LOCALDB := $(BIN)/python -m config.localdb run --
+AS_OWNER := $(BIN)/python -m config.localdb run --owner --
 MANAGE := $(BIN)/python manage.py
 SUBMAKE := $(MAKE) --no-print-directory
 
@@ -54,14 +57,14 @@ run: install
 	@$(LOCALDB) $(SUBMAKE) _run
 
 test: install-dev
-	@$(LOCALDB) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(AS_OWNER) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 totp: install
 	@$(LOCALDB) $(MANAGE) demo_totp
 
 # The steps themselves, for the targets above (they expect the database to be up).
 _migrate:
-	@$(MANAGE) migrate --noinput --verbosity 0
+	@$(AS_OWNER) $(MANAGE) migrate --noinput --verbosity 0
 
 _seed: _migrate
 	@$(MANAGE) seed_demo

@@ -10,10 +10,13 @@ else on the machine can reach it), and it runs as the person who started it. Roo
 PostgreSQL, so as root (CI, containers) the server runs as the system user ``hearth-postgres``,
 made on first use.
 
-``python -m config.localdb run -- COMMAND...`` is what the Makefile calls: it starts the server
-if it is not running, makes the database, runs COMMAND, and stops the server when the last
-``run`` using it has finished (a ``make test`` beside a ``make run`` shares the one server).
-With ``DATABASE_URL`` set it only runs COMMAND: that server is used instead.
+``python -m config.localdb run [--owner] -- COMMAND...`` is what the Makefile calls: it starts
+the server if it is not running, makes the roles and the database, runs COMMAND, and stops the
+server when the last ``run`` using it has finished (a ``make test`` beside a ``make run`` shares
+the one server). COMMAND connects as the application's role (``hearth_app``: rows only), or
+with ``--owner`` as the role that owns the tables (``hearth_owner``: migrations and the test
+suite). With ``DATABASE_URL`` set it only runs COMMAND: that server is used instead (and
+``--owner`` uses ``DATABASE_OWNER_URL`` if set).
 
 This module imports nothing from Django: settings read :func:`database_url` from it.
 """
@@ -42,6 +45,10 @@ LOCK_FILE = VAR_DIR / "postgres.lock"
 USERS_FILE = VAR_DIR / "postgres.users"
 DATABASE = "hearth"
 SUPERUSER = "postgres"
+# Least privilege, as in production (docs/architecture.md, "Database roles"): the owner makes
+# the tables (migrations, and the test databases); the application only reads and writes rows.
+OWNER_ROLE = "hearth_owner"
+APP_ROLE = "hearth_app"
 # Who runs the server when root starts it (PostgreSQL refuses to run as root).
 SYSTEM_USER = "hearth-postgres"
 # A Unix socket's path may not be longer than 107 bytes.
@@ -62,7 +69,7 @@ def socket_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"hearth-pg-{digest}"
 
 
-def database_url(database: str = DATABASE, user: str = SUPERUSER) -> str:
+def database_url(database: str = DATABASE, user: str = APP_ROLE) -> str:
     """The address of the embedded server's ``database``, as ``DATABASE_URL`` would give it."""
     return f"postgres://{quote(user, safe='')}@{quote(str(socket_dir()), safe='')}/{database}"
 
@@ -165,16 +172,35 @@ def stop() -> None:
 
 
 def ensure_database() -> None:
-    """Create Hearth's database on the running server if it is not there yet."""
+    """Create the two roles and Hearth's database (owned by the owner role) if missing."""
     import psycopg
 
-    url = database_url("postgres")
-    with psycopg.connect(url, autocommit=True) as connection:
+    with psycopg.connect(database_url("postgres", SUPERUSER), autocommit=True) as connection:
+        roles = {
+            name
+            for (name,) in connection.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [[OWNER_ROLE, APP_ROLE]]
+            )
+        }
+        if OWNER_ROLE not in roles:  # CREATEDB: the test suite makes its own database
+            connection.execute(f"CREATE ROLE {OWNER_ROLE} LOGIN CREATEDB")
+        if APP_ROLE not in roles:
+            connection.execute(f"CREATE ROLE {APP_ROLE} LOGIN")
         exists = connection.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]
         ).fetchone()
         if not exists:
-            connection.execute(f'CREATE DATABASE "{DATABASE}"')
+            connection.execute(f'CREATE DATABASE "{DATABASE}" OWNER {OWNER_ROLE}')
+
+
+def owner_url() -> str:
+    """Where migrations and the test suite connect: ``DATABASE_OWNER_URL``, else the one
+    ``DATABASE_URL`` (a deployment with a single role), else the embedded server's owner."""
+    return (
+        os.environ.get("DATABASE_OWNER_URL")
+        or os.environ.get("DATABASE_URL")
+        or database_url(user=OWNER_ROLE)
+    )
 
 
 @contextlib.contextmanager
@@ -207,9 +233,13 @@ def _shared_server():
                 stop()
 
 
-def run(command: list[str]) -> int:
-    """Run ``command`` with the embedded server up (unless ``DATABASE_URL`` names another)."""
-    if os.environ.get("DATABASE_URL"):
+def run(command: list[str], *, as_owner: bool = False) -> int:
+    """Run ``command`` with the embedded server up (unless ``DATABASE_URL`` names another);
+    ``as_owner``: connected as the owner role (migrations, tests), else as the application."""
+    external = bool(os.environ.get("DATABASE_URL"))
+    if as_owner:
+        os.environ["DATABASE_URL"] = owner_url()
+    if external:
         os.execvp(command[0], command)
     with _shared_server():
         child = subprocess.Popen(command)
@@ -225,17 +255,22 @@ def run(command: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    usage = "usage: python -m config.localdb {run -- COMMAND... | start | stop | status | url}"
+    usage = (
+        "usage: python -m config.localdb "
+        "{run [--owner] -- COMMAND... | start | stop | status | url [--owner]}"
+    )
     if not argv:
         print(usage, file=sys.stderr)
         return 2
     try:
         if argv[0] == "run":
-            command = argv[2:] if argv[1:2] == ["--"] else argv[1:]
+            as_owner = argv[1:2] == ["--owner"]
+            rest = argv[2:] if as_owner else argv[1:]
+            command = rest[1:] if rest[:1] == ["--"] else rest
             if not command:
                 print(usage, file=sys.stderr)
                 return 2
-            return run(command)
+            return run(command, as_owner=as_owner)
         if argv[0] == "start":
             start()
             ensure_database()
@@ -245,7 +280,7 @@ def main(argv: list[str]) -> int:
             print("running" if is_running() else "stopped")
             return 0 if is_running() else 3
         elif argv[0] == "url":
-            print(database_url())
+            print(database_url(user=OWNER_ROLE if argv[1:2] == ["--owner"] else APP_ROLE))
         else:
             print(usage, file=sys.stderr)
             return 2

@@ -129,6 +129,9 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
 # compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# The role the running application connects as: rows only, no table of its own, never the
+# audit log's UPDATE, DELETE or TRUNCATE (granted after every migrate: config/database.py).
+DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", localdb.APP_ROLE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

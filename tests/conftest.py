@@ -101,14 +101,26 @@ def _fresh_cache_and_fast_hashing(settings: pytest.FixtureRequest) -> None:
 
 
 def subprocess_database_url() -> str:
-    """The test database as a ``DATABASE_URL`` for a server or worker started as a subprocess.
+    """The test database as a ``DATABASE_URL`` for a server or worker started as a subprocess,
+    connected as the application's role, as a running Hearth is (the tests themselves connect
+    as the owner, who makes the test database); as the owner where that role does not exist.
 
     The subprocess sees only committed rows: use ``django_db(transaction=True)``.
     """
+    from django.conf import settings as django_settings
+
     settings = connection.settings_dict
-    login = quote(settings["USER"], safe="")
-    if settings["PASSWORD"]:
-        login += ":" + quote(settings["PASSWORD"], safe="")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname = %s", [django_settings.DATABASE_APP_ROLE]
+        )
+        app_role_exists = cursor.fetchone() is not None
+    if app_role_exists:
+        login = quote(django_settings.DATABASE_APP_ROLE, safe="")
+    else:
+        login = quote(settings["USER"], safe="")
+        if settings["PASSWORD"]:
+            login += ":" + quote(settings["PASSWORD"], safe="")
     # The host may be a socket folder (the embedded server's), which must be quoted whole.
     address = quote(settings["HOST"] or "", safe="")
     if settings["PORT"]:
