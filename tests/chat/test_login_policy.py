@@ -125,16 +125,17 @@ def test_a_page_logs_out_a_login_past_its_absolute_lifetime(client, member, sett
     assert "_auth_user_id" not in client.session
 
 
+def aged_login_cookie(user, seconds: int) -> str:
+    """A login of ``user`` that began ``seconds`` ago, as its session key."""
+    client = Client()
+    cookie = login_cookie(client, user)
+    age_login(client, seconds)
+    return cookie
+
+
 async def test_a_new_socket_with_a_login_past_its_absolute_lifetime_is_refused(room, settings):
     settings.SESSION_ABSOLUTE_SECONDS = 150
-
-    def old_login():
-        client = Client()
-        cookie = login_cookie(client, room["alice"])
-        age_login(client, 151)
-        return cookie
-
-    cookie = await sync_to_async(old_login)()
+    cookie = await sync_to_async(aged_login_cookie)(room["alice"], 151)
     socket, connected = await connect(room["alice"], room["session"], cookie=cookie)
     assert not connected  # no state, history or presence for an expired login
     await socket.disconnect()
@@ -142,14 +143,7 @@ async def test_a_new_socket_with_a_login_past_its_absolute_lifetime_is_refused(r
 
 async def test_a_socket_within_its_lifetime_is_let_in(room, settings):
     settings.SESSION_ABSOLUTE_SECONDS = 150
-
-    def young_login():
-        client = Client()
-        cookie = login_cookie(client, room["alice"])
-        age_login(client, 100)
-        return cookie
-
-    cookie = await sync_to_async(young_login)()
+    cookie = await sync_to_async(aged_login_cookie)(room["alice"], 100)
     socket, connected = await connect(room["alice"], room["session"], cookie=cookie)
     assert connected
     await socket.disconnect()

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
+
+import pytest
+
+from config.localdb import VAR_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,8 +28,18 @@ def localdb(var: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_the_embedded_server_stays_up_until_its_last_user_is_done(tmp_path):
-    var = tmp_path / "var"
+@pytest.fixture
+def var():
+    """A var/ folder of its own, beside the real one: as root the server runs as another user,
+    who must be able to pass through every folder above it, and pytest keeps its temporary
+    folders to root alone (and may make them so again while a test runs)."""
+    path = VAR_DIR / f"test-{uuid.uuid4().hex[:8]}"
+    yield path
+    assert localdb(path, "stop").returncode == 0
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_the_embedded_server_stays_up_until_its_last_user_is_done(var):
     status = f"{sys.executable} -m config.localdb status"
     # An inner run (a `make test` beside a `make run`) finishes while the outer one goes on.
     script = f"{sys.executable} -m config.localdb run -- true && {status}"
@@ -34,8 +50,7 @@ def test_the_embedded_server_stays_up_until_its_last_user_is_done(tmp_path):
     assert (var / "postgres" / "PG_VERSION").exists()
 
 
-def test_a_run_with_database_url_starts_no_server(tmp_path):
-    var = tmp_path / "var"
+def test_a_run_with_database_url_starts_no_server(var):
     env = {**os.environ, "HEARTH_VAR_DIR": str(var), "DATABASE_URL": "postgres://elsewhere/db"}
     result = subprocess.run(
         [sys.executable, "-m", "config.localdb", "run", "--", "sh", "-c", "echo $DATABASE_URL"],

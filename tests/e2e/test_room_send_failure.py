@@ -25,7 +25,6 @@ from tests.factories import make_group, make_member
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
 
@@ -76,16 +75,22 @@ def stored(session, body: str) -> int:
     return count
 
 
-def test_the_room_stops_resending_after_three_failures_and_sends_when_asked_again(
-    live_server_url, browser, therapist
-):
+def member_in_room(live_server_url, browser, therapist, failures: int):
+    """A member's page in an open room whose next ``failures`` sends the server closes."""
     group = make_group(therapist)
     member = make_member(group).user
     session = open_session(group)
     page = logged_in_page(browser, live_server_url, member)
-    failing = FailingSends(EVERY_TIME)
+    failing = FailingSends(failures)
     page.route_web_socket(ROOM_SOCKET, failing)
     open_room(page, live_server_url, session.pk)
+    return page, session, failing
+
+
+def test_the_room_stops_resending_after_three_failures_and_sends_when_asked_again(
+    live_server_url, browser, therapist
+):
+    page, session, failing = member_in_room(live_server_url, browser, therapist, EVERY_TIME)
 
     words = "I have been thinking about what you said last week."
     page.fill("#message-body", words)
@@ -124,13 +129,7 @@ def test_the_room_stops_resending_after_three_failures_and_sends_when_asked_agai
 def test_one_failed_send_is_sent_again_once_and_the_next_message_gets_three_tries_of_its_own(
     live_server_url, browser, therapist
 ):
-    group = make_group(therapist)
-    member = make_member(group).user
-    session = open_session(group)
-    page = logged_in_page(browser, live_server_url, member)
-    failing = FailingSends(1)
-    page.route_web_socket(ROOM_SOCKET, failing)
-    open_room(page, live_server_url, session.pk)
+    page, session, failing = member_in_room(live_server_url, browser, therapist, 1)
 
     first = "Hello, everyone. It is my first time here."
     say(page, first)  # waits for the box to empty: the ack arrived
