@@ -34,6 +34,11 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
+# Where accounts.policy keeps a person's roles and whether they hold any object right, loaded
+# together in one query: (frozenset of roles, bool).
+PRIVILEGES = "_hearth_privileges"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person. Others only ever see ``display_name``; never the email, never a real name.
 
@@ -83,8 +88,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         login policy has loaded them with the person's other privileges)."""
         if self.pk is None:
             return frozenset()
-        if "privileges" in self.__dict__:
-            return self.__dict__["privileges"][0]
+        if (privileges := getattr(self, PRIVILEGES, None)) is not None:
+            return privileges[0]
         names = set(self.groups.values_list("name", flat=True))
         return frozenset(role for role in Role if role.value in names)
 
@@ -95,7 +100,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("roles", None)
-        self.__dict__.pop("privileges", None)
+        self.__dict__.pop(PRIVILEGES, None)
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles

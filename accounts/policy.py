@@ -32,7 +32,7 @@ from django.db import connection
 from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermissionBase
 
-from accounts.models import User
+from accounts.models import PRIVILEGES, User
 from accounts.roles import MFA_REQUIRED_ROLES, Role
 from accounts.sessions import LOGIN_AT
 
@@ -72,8 +72,9 @@ def _object_right_tables() -> list[str]:
 
 def privileges_load(users: list[User]) -> None:
     """Load each person's roles and whether they hold any object right, in one query for all,
-    onto the instances (``User.roles`` and ``User.holds_object_rights`` then ask nothing)."""
-    pending = [user for user in users if "privileges" not in user.__dict__ and user.pk]
+    onto the instances (``User.roles`` then asks nothing)."""
+    # getattr/setattr, not __dict__: request.user is a lazy wrapper that passes attributes on.
+    pending = [user for user in users if getattr(user, PRIVILEGES, None) is None and user.pk]
     if not pending:
         return
     ids = list({user.pk for user in pending})
@@ -97,9 +98,10 @@ def privileges_load(users: list[User]) -> None:
             names[user_id].add(name)
     for user in pending:
         held = names[user.pk]
-        user.__dict__["privileges"] = (
-            frozenset(role for role in Role if role.value in held),
-            _OBJECT_RIGHT in held,
+        setattr(
+            user,
+            PRIVILEGES,
+            (frozenset(role for role in Role if role.value in held), _OBJECT_RIGHT in held),
         )
 
 
@@ -109,7 +111,7 @@ def requires_mfa(user: User) -> bool:
     if user.is_staff or user.is_superuser:
         return True
     privileges_load([user])
-    roles, holds_object_rights = user.__dict__["privileges"]
+    roles, holds_object_rights = getattr(user, PRIVILEGES)
     return bool(roles & MFA_REQUIRED_ROLES) or holds_object_rights
 
 
