@@ -611,7 +611,7 @@ def main() -> None:
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
         "REDIS_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": "hearth-bench",
+        "REDIS_NAMESPACE": "hearth-bench",
     }
     os.environ.update(env)
     # The sweep's ledger of accepted emails lives in the cache: Redis, as in production.

@@ -1,18 +1,59 @@
-"""One Redis client per process, for the few hot paths that talk to Redis directly.
+"""Everything a deployment keeps in Redis is named under one namespace, and one client per
+process talks to Redis directly on the few hot paths.
+
+Two deployments (a staging and a production, two laptops) may share one Redis, and pub/sub
+channels ignore the database number, so a different database number does not keep them
+apart: only names do. :func:`redis_namespace` makes the one name, ``settings.REDIS_NAMESPACE``,
+and settings put it in front of every key family: the cache's ``KEY_PREFIX``, the channel
+layer's ``prefix``, kombu's ``global_keyprefix`` (Celery's queues, bindings, unacked messages
+and its control and event channels) and :func:`redis_key` for the keys written here.
 
 Django's Redis cache builds a new client object for every call (about 100 µs, more than the
-round trip itself), which is fine for a page and too much per chat message or per email. Keys
-carry the cache's prefix, so ``cache.clear()`` and the cache's namespace cover them too.
-Without ``REDIS_URL`` (a copy with no configuration) there is no client and callers fall back
-to the cache, which is then in-process.
+round trip itself), which is fine for a page and too much per chat message or per email, hence
+:func:`redis_client`. Without ``REDIS_URL`` (a copy with no configuration) there is no client
+and callers fall back to the cache, which is then in-process.
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Mapping
+from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.crypto import salted_hmac
+
+# Letters, digits and hyphens: every family adds its own separator after the namespace (":"
+# or "."), which no namespace contains, so no namespace's names begin with another's. Short
+# enough for a channel name (at most 100 characters, 42 of them the layer's own).
+_NAMESPACE = re.compile(r"[A-Za-z0-9-]{1,40}")
+
+
+def redis_namespace(configured: str, *, database: Mapping[str, Any], secret_key: str) -> str:
+    """``configured`` (the ``REDIS_NAMESPACE`` variable) if set, else one derived from the
+    deployment: every process of a deployment (web, worker and beat, on any host) shares its
+    database and ``SECRET_KEY`` and so agrees, while another deployment differs in one of them
+    (a staging and a production on the same database server differ in the database name; two
+    containers each calling their database ``db/hearth`` differ in their keys). The password is
+    not used, and nothing readable is: an HMAC of the database's address under the secret key,
+    so a namespace tells nobody the address or anything about the key.
+
+    ``database`` is the parsed ``DATABASES["default"]`` (the embedded server's socket folder is
+    its ``HOST``)."""
+    if configured:
+        if not _NAMESPACE.fullmatch(configured):
+            raise ImproperlyConfigured(
+                "REDIS_NAMESPACE may hold only letters, digits and hyphens (at most 40)."
+            )
+        return configured
+    address = "\n".join(
+        [str(database.get("HOST") or ""), str(database.get("PORT") or 5432), database["NAME"]]
+    )
+    digest = salted_hmac("hearth.redis-namespace", address, secret_key, algorithm="sha256")
+    return f"hearth-{digest.hexdigest()[:12]}"
 
 
 @functools.cache
@@ -22,5 +63,5 @@ def redis_client() -> redis.Redis | None:
 
 
 def redis_key(name: str) -> str:
-    """``name`` in this deployment's namespace (the cache's key prefix)."""
-    return f"{settings.CACHES['default'].get('KEY_PREFIX', '')}:{name}"
+    """``name`` in this deployment's namespace."""
+    return f"{settings.REDIS_NAMESPACE}:{name}"

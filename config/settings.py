@@ -16,6 +16,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config import localdb
+from config.redis import redis_namespace
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = localdb.VAR_DIR
@@ -135,12 +136,26 @@ DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", localdb.APP_ROLE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# The one name in front of everything this deployment puts in Redis: the cache's keys (and
+# config.redis's), the channel layer's channels and groups, Celery's queues and channels. Two
+# deployments sharing a Redis must differ here, and a database number is not enough (pub/sub
+# channels are shared by every database), so the default is derived from this deployment's
+# database and SECRET_KEY: its processes agree without being told, and another deployment
+# differs (config/redis.py says how, and docs/architecture.md when to set it).
+if "CACHE_KEY_PREFIX" in os.environ:
+    raise ImproperlyConfigured(
+        "CACHE_KEY_PREFIX is now REDIS_NAMESPACE, which names the channel layer and Celery's "
+        "keys too: rename it, or unset it for a namespace derived from this deployment."
+    )
+REDIS_NAMESPACE = redis_namespace(
+    os.environ.get("REDIS_NAMESPACE", ""), database=DATABASES["default"], secret_key=SECRET_KEY
+)
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "hearth"),
+            "KEY_PREFIX": REDIS_NAMESPACE,
         }
     }
     # channels_redis, configured for its known limits (see docs/architecture.md, "Live rooms"):
@@ -175,7 +190,7 @@ if REDIS_URL:
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [_layer_host], "prefix": "hearth"},
+                "CONFIG": {"hosts": [_layer_host], "prefix": f"{REDIS_NAMESPACE}."},
             }
         }
     else:
@@ -184,7 +199,7 @@ if REDIS_URL:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
                     "hosts": [_layer_host],
-                    "prefix": "hearth",
+                    "prefix": f"{REDIS_NAMESPACE}.",
                     "capacity": 1000,
                     "expiry": 60,
                     "group_expiry": 24 * 60 * 60,
@@ -199,6 +214,13 @@ else:
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu puts this in front of every key and pub/sub channel it uses: the queues (so the
+    # default queue keeps its name, `celery`, and workers need no -Q), the exchange bindings,
+    # the unacked messages and their restore lock, and the control and event channels that
+    # `celery inspect` and workers' gossip use.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | bool] = {
+        "global_keyprefix": f"{REDIS_NAMESPACE}:"
+    }
 else:
     # A broker that needs no server: messages are files under var/celery.
     CELERY_BROKER_URL = "filesystem://localhost/"

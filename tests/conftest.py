@@ -128,6 +128,16 @@ def subprocess_database_url() -> str:
     return f"postgres://{login}@{address}/{settings['NAME']}"
 
 
+def deployment_env() -> dict[str, str]:
+    """The environment that makes a server or worker started as a subprocess part of the test
+    process's deployment: the test database, and the test process's Redis namespace (which the
+    subprocess would otherwise derive from the test database's name, not the one settings
+    were made with, and so be a deployment of its own)."""
+    from django.conf import settings
+
+    return {"DATABASE_URL": subprocess_database_url(), "REDIS_NAMESPACE": settings.REDIS_NAMESPACE}
+
+
 def wait_for_connections_to_close(application_name: str, seconds: float = 10) -> None:
     """Wait until no database connection named ``application_name`` (set a subprocess's
     ``PGAPPNAME``) is left: a stopped process's backends linger briefly, and PostgreSQL will not

@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 
 from chat.models import Message
 from tests.chat.conftest import session_cookie
-from tests.conftest import subprocess_database_url
+from tests.conftest import deployment_env
 from tests.e2e.conftest import SERVER_APP_NAME, wait_for_other_connections_to_close
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def free_port() -> int:
 def start_daphne(port: int) -> subprocess.Popen:
     env = {
         **os.environ,
-        "DATABASE_URL": subprocess_database_url(),
+        **deployment_env(),
         "DEBUG": "1",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-insecure-key-never-use-in-production"),
         "CHAT_RATE_LIMIT_BURST": "1000",

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.conftest import subprocess_database_url
+from tests.conftest import deployment_env
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def live_server_url(transactional_db):
     port = _free_port()
     env = {
         **os.environ,
-        "DATABASE_URL": subprocess_database_url(),
+        **deployment_env(),
         "DEBUG": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "CHAT_RATE_LIMIT_BURST": "1000",

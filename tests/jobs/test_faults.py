@@ -30,13 +30,14 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 from celery import Celery
+from django.conf import settings
 from django.utils import timezone
 from kombu import Connection
 
 from accounts.models import User
 from groups.models import Enrollment, GroupSession, Reminder
 from groups.reminders import reminders_create_due
-from tests.conftest import subprocess_database_url, wait_for_connections_to_close
+from tests.conftest import deployment_env, wait_for_connections_to_close
 from tests.factories import make_group
 
 pytestmark = [
@@ -215,9 +216,10 @@ def broker_url() -> Iterator[str]:
 
 @pytest.fixture
 def broker(broker_url: str) -> Iterator[Celery]:
-    """A client of that broker, to send tasks by name as beat does (the test process's own app
-    runs tasks eagerly)."""
+    """A client of that broker in the workers' Redis namespace, to send tasks by name as beat
+    does (the test process's own app runs tasks eagerly)."""
     app = Celery("hearth-fault-tests", broker=broker_url, set_as_current=False)
+    app.conf.broker_transport_options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
     yield app
     app.close()
 
@@ -230,7 +232,7 @@ def start_celery(
     server; every process started is killed at teardown, whatever happened."""
     env = {
         **os.environ,
-        "DATABASE_URL": subprocess_database_url(),
+        **deployment_env(),
         "REDIS_URL": broker_url,
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": "127.0.0.1",
@@ -390,7 +392,8 @@ def kill_mid_batch_and_start_again(
 
     # acks_late: the killed worker never acknowledged the task, so Redis still holds it and hands
     # it out again once its visibility timeout (an hour) has passed. Let the hour pass.
-    with Connection(broker_url, transport_options={"visibility_timeout": 0}) as connection:
+    options = {**settings.CELERY_BROKER_TRANSPORT_OPTIONS, "visibility_timeout": 0}
+    with Connection(broker_url, transport_options=options) as connection:
         channel = connection.default_channel
         assert channel.client.hlen(channel.unacked_key) == 1
         channel.qos.restore_visible()
