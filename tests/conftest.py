@@ -7,8 +7,10 @@ as the platform requires; ``*_without_mfa`` fixtures give the state before that.
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -95,6 +97,23 @@ def _fresh_channel_layer():
 def _fresh_cache_and_fast_hashing(settings: pytest.FixtureRequest) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     cache.clear()
+
+
+def settings_for(**env: str | None) -> dict[str, Any]:
+    """What ``config.settings`` holds in a process started with ``env`` added to this one's
+    (None unsets a variable). This process's Django settings are left as they are."""
+    import config.settings
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                if value is None:
+                    patch.delenv(name, raising=False)
+                else:
+                    patch.setenv(name, value)
+            return dict(vars(importlib.reload(config.settings)))
+    finally:
+        importlib.reload(config.settings)
 
 
 # --- Processes on the test database --------------------------------------------------------------

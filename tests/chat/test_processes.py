@@ -8,6 +8,7 @@ one process reaches a member connected to the other at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -15,11 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import websockets
 from asgiref.sync import sync_to_async
+from django.db import connection
 
 from chat.models import Message
 from tests.chat.conftest import session_cookie
@@ -41,7 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_daphne(port: int) -> subprocess.Popen:
+def start_daphne(port: int, **extra_env: str) -> subprocess.Popen:
     env = {
         **os.environ,
         **deployment_env(),
@@ -50,6 +53,7 @@ def start_daphne(port: int) -> subprocess.Popen:
         "CHAT_RATE_LIMIT_BURST": "1000",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "PGAPPNAME": SERVER_APP_NAME,
+        **extra_env,
     }
     process = subprocess.Popen(
         [
@@ -105,16 +109,34 @@ async def drain_until(ws, kind: str, *, timeout: float = 10) -> list[dict]:
     return await asyncio.wait_for(read(), timeout=timeout)
 
 
+@contextlib.asynccontextmanager
+async def daphne_servers(*envs: dict[str, str]) -> AsyncIterator[list[int]]:
+    """The ports of daphne processes on the test database, one for each of ``envs`` (what its
+    environment adds); they are stopped on leaving."""
+    servers: list[subprocess.Popen] = []
+    try:
+        ports = []
+        for env in envs:
+            ports.append(free_port())
+            servers.append(await asyncio.to_thread(start_daphne, ports[-1], **env))
+        yield ports
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+        await sync_to_async(_wait_for_servers_connections_to_close)()
+
+
+def _wait_for_servers_connections_to_close() -> None:
+    wait_for_other_connections_to_close()
+    connection.close()  # this thread's own, used to look; or the test database cannot be dropped
+
+
 @pytest.fixture
 async def two_servers():
     """The ports of two daphne processes on the test database."""
-    ports = [free_port(), free_port()]
-    servers = [await asyncio.to_thread(start_daphne, port) for port in ports]
-    yield ports
-    for server in servers:
-        server.terminate()
-        server.wait(timeout=10)
-    await sync_to_async(wait_for_other_connections_to_close)()
+    async with daphne_servers({}, {}) as ports:
+        yield ports
 
 
 async def test_two_senders_through_two_processes_give_one_gap_free_order(room, two_servers):

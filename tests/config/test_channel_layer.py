@@ -13,29 +13,22 @@ import asyncio
 
 import pytest
 
+from tests.conftest import settings_for
+
 pytestmark = pytest.mark.redis
 
 
-def configured_layer(kind: str, monkeypatch) -> dict:
+def configured_layer(kind: str) -> dict:
     """CHANNEL_LAYERS["default"] as settings make it for ``kind``."""
-    import importlib
-
-    import config.settings
-
-    monkeypatch.setenv("CHANNEL_LAYER", kind)
-    try:
-        return importlib.reload(config.settings).CHANNEL_LAYERS["default"]
-    finally:
-        monkeypatch.delenv("CHANNEL_LAYER")
-        importlib.reload(config.settings)
+    return settings_for(CHANNEL_LAYER=kind)["CHANNEL_LAYERS"]["default"]
 
 
 @pytest.mark.parametrize("kind", ["core", "pubsub"])
-async def test_a_receive_outlasts_a_quiet_spell_longer_than_a_read_timeout(kind, monkeypatch):
+async def test_a_receive_outlasts_a_quiet_spell_longer_than_a_read_timeout(kind):
     """Longer than the core layer's blocking pop and than redis-py's default read timeout."""
     from django.utils.module_loading import import_string
 
-    configured = configured_layer(kind, monkeypatch)
+    configured = configured_layer(kind)
     layer = import_string(configured["BACKEND"])(**configured["CONFIG"])
     channel = await layer.new_channel()
     quiet = getattr(layer, "brpop_timeout", 5) + 2  # a whole empty pop or read goes by
@@ -54,19 +47,14 @@ async def test_a_receive_outlasts_a_quiet_spell_longer_than_a_read_timeout(kind,
 
 
 @pytest.mark.parametrize("kind", ["core", "pubsub"])
-def test_the_layers_reads_wait_as_long_as_a_blocking_command_needs(kind, monkeypatch):
-    configured = configured_layer(kind, monkeypatch)
+def test_the_layers_reads_wait_as_long_as_a_blocking_command_needs(kind):
+    configured = configured_layer(kind)
     [host] = configured["CONFIG"]["hosts"]
     assert isinstance(host, dict)
     assert host["socket_timeout"] is None  # the blocking pop, not the socket, bounds a read
     assert host["socket_connect_timeout"] <= 10  # a dead Redis is still noticed
 
 
-def test_the_default_layer_is_the_pubsub_one_the_benchmark_chose(monkeypatch):
-    monkeypatch.delenv("CHANNEL_LAYER", raising=False)
-    import importlib
-
-    import config.settings
-
-    backend = importlib.reload(config.settings).CHANNEL_LAYERS["default"]["BACKEND"]
+def test_the_default_layer_is_the_pubsub_one_the_benchmark_chose():
+    backend = settings_for(CHANNEL_LAYER=None)["CHANNEL_LAYERS"]["default"]["BACKEND"]
     assert backend == "channels_redis.pubsub.RedisPubSubChannelLayer"
