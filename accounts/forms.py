@@ -6,6 +6,8 @@ from typing import Any
 
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django import forms
+from django.contrib.auth.hashers import make_password
+from django.http import HttpRequest, HttpResponse
 
 from accounts.models import User
 from accounts.places import COUNTRIES, time_zone_names, validate_time_zone
@@ -78,6 +80,15 @@ class SignupForm(AllauthSignupForm):
                 code="name_taken",
             )
         return name
+
+    def try_save(self, request: HttpRequest) -> tuple[User | None, HttpResponse | None]:
+        if self.account_already_exists:
+            # allauth answers an address that already has an account with the same "check
+            # your email" step as a new sign-up, but creates nothing, so it skipped hashing the
+            # password: nearly all of a new sign-up's time, which told who has an account.
+            # Hash it all the same, as the new account would, and forget it.
+            make_password(self.cleaned_data["password1"])
+        return super().try_save(request)
 
 
 class ProfileForm(forms.Form):
