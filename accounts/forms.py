@@ -82,12 +82,13 @@ class SignupForm(AllauthSignupForm):
         return name
 
     def try_save(self, request: HttpRequest) -> tuple[User | None, HttpResponse | None]:
-        if self.account_already_exists:
+        password = self.cleaned_data.get("password1")
+        if self.account_already_exists and password:
             # allauth answers an address that already has an account with the same "check
             # your email" step as a new sign-up, but creates nothing, so it skipped hashing the
             # password: nearly all of a new sign-up's time, which told who has an account.
             # Hash it all the same, as the new account would, and forget it.
-            make_password(self.cleaned_data["password1"])
+            make_password(password)
         return super().try_save(request)
 
 
