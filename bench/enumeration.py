@@ -300,8 +300,8 @@ process, a check: other programs on a shared machine stretch wall time, not CPU 
 database's work is in its own process, so it is not in that column).
 
 **Where the work was different.** Sign-up for a known address creates nothing, and up to
-commit 2e902ae it therefore skipped the password hash, nearly all of a new sign-up's time: the
-same run measured 114 ms for a known address against 913 ms for an unknown one (ratio 7.99).
+commit 2e902ae it therefore skipped the password hash, nearly all of a new sign-up's time: this
+benchmark measured 114 ms for a known address against 913 ms for an unknown one (ratio 7.99).
 It now hashes the submitted password all the same (`accounts.forms.SignupForm.try_save`); what
 remains is the database work of a new account (the person, the address, the audit event: the
 extra queries in the table), a few milliseconds. Login already did the same work either way
