@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,32 @@ def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, timeout=600)
 
 
+def create_database(name: str, env: dict[str, str], *, static: bool = True) -> None:
+    """Drop and create the database ``name``, migrate it, collect the static files that
+    ``DEBUG=0`` needs (into ``env["STATIC_ROOT"]``) unless ``static`` is off, and set Django up
+    in this process (``env`` must be in ``os.environ`` already)."""
+    print(f"Creating the {name} database and migrating …", flush=True)
+    recreate_database(name)
+    manage(env, "migrate", "--no-input", "-v", "0")
+    if static:
+        manage(env, "collectstatic", "--no-input", "-v", "0")
+    import django
+
+    django.setup()
+
+
+def release_database(name: str, *, keep: bool) -> None:
+    """Close this process's connections and drop the database ``name``, unless ``keep``."""
+    if "django" in sys.modules:
+        from django.db import connections
+
+        connections.close_all()
+    if keep:
+        print(f"Kept the {name} database ({PG_SERVER}/{name}).")
+    else:
+        drop_database(name)
+
+
 def chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(rows)
     while chunk := list(itertools.islice(iterator, size)):
@@ -69,6 +96,15 @@ def git_revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def measured_on(*, command: str, cores: int) -> str:
+    """The opening of a section of docs/performance.md: when, at which commit, on how many
+    cores, and the command that measured it."""
+    return (
+        f"Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared "
+        f"machine with\n{cores} cores, with:\n\n```sh\n{command}\n```"
+    )
 
 
 def write_section(title: str, text: str, path: Path = DOC) -> None:

@@ -33,7 +33,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +40,9 @@ import redis
 from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
     DOC,
     PG_SERVER,
-    drop_database,
-    git_revision,
-    manage,
-    recreate_database,
+    create_database,
+    measured_on,
+    release_database,
     write_section,
 )
 
@@ -278,12 +276,7 @@ def table(results: list[Result]) -> str:
 def section(*, command: str, results: list[Result], tries: int, cores: int, hashing: float) -> str:
     return f"""{SECTION}
 
-Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared machine with
-{cores} cores, with:
-
-```sh
-{command}
-```
+{measured_on(command=command, cores=cores)}
 
 Each form posted {tries} times with an address that has a verified account and {tries} times
 with one that has none, alternating, in one process under production settings (`DEBUG=0`,
@@ -343,14 +336,7 @@ def main() -> None:
 
     failed = False
     try:
-        print(f"Creating the {DB_NAME} database and migrating …")
-        recreate_database(DB_NAME)
-        manage(env, "migrate", "--no-input", "-v", "0")
-        manage(env, "collectstatic", "--no-input", "-v", "0")
-
-        import django
-
-        django.setup()
+        create_database(DB_NAME, env)
 
         from django.conf import settings
         from django.core import mail
@@ -400,15 +386,8 @@ def main() -> None:
             )
             print(f"\nWrote {DOC.relative_to(ROOT)}.")
     finally:
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
+        release_database(DB_NAME, keep=args.keep)
         shutil.rmtree(work, ignore_errors=True)
-        if args.keep:
-            print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
-        else:
-            drop_database(DB_NAME)
     sys.exit(1 if failed else 0)
 
 

@@ -35,11 +35,10 @@ from typing import Any
 from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
     DOC,
     PG_SERVER,
-    drop_database,
-    git_revision,
+    create_database,
     insert,
-    manage,
-    recreate_database,
+    measured_on,
+    release_database,
     write_section,
 )
 
@@ -430,12 +429,7 @@ def section(*, command: str, result: str, sizes: dict[str, int], cores: int, set
     )
     return f"""{SECTION}
 
-Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared machine with
-{cores} cores, with:
-
-```sh
-{command}
-```
+{measured_on(command=command, cores=cores)}
 
 {textwrap.fill(loaded, width=96)}
 
@@ -488,14 +482,7 @@ def main() -> None:
 
     server: subprocess.Popen[bytes] | None = None
     try:
-        print(f"Creating the {DB_NAME} database and migrating …")
-        recreate_database(DB_NAME)
-        manage(env, "migrate", "--no-input", "-v", "0")
-        manage(env, "collectstatic", "--no-input", "-v", "0")
-
-        import django
-
-        django.setup()
+        create_database(DB_NAME, env)
 
         print("Loading the data …")
         began = time.monotonic()
@@ -575,14 +562,7 @@ def main() -> None:
             print(f"\nWrote {DOC.relative_to(ROOT)}.")
     finally:
         stop(server)
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        if args.keep:
-            print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
-        else:
-            drop_database(DB_NAME)
+        release_database(DB_NAME, keep=args.keep)
         shutil.rmtree(work, ignore_errors=True)
 
 

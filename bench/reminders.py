@@ -43,11 +43,10 @@ import redis
 from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
     DOC,
     PG_SERVER,
-    drop_database,
-    git_revision,
+    create_database,
     insert,
-    manage,
-    recreate_database,
+    measured_on,
+    release_database,
     write_section,
 )
 
@@ -534,12 +533,7 @@ def section(
     )
     return f"""{section_title(results.reminders)}
 
-Measured on {datetime.now(UTC):%Y-%m-%d} at commit {git_revision()}, on a shared machine with
-{cores} cores, with:
-
-```sh
-{command}
-```
+{measured_on(command=command, cores=cores)}
 
 {textwrap.fill(loaded, width=96)}
 
@@ -621,13 +615,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
 
     try:
-        print(f"Creating the {DB_NAME} database and migrating …")
-        recreate_database(DB_NAME)
-        manage(env, "migrate", "--no-input", "-v", "0")
-
-        import django
-
-        django.setup()
+        create_database(DB_NAME, env, static=False)
 
         from django.conf import settings
 
@@ -681,14 +669,7 @@ def main() -> None:
             )
             print(f"\nWrote {DOC.relative_to(ROOT)}.")
     finally:
-        if "django" in sys.modules:
-            from django.db import connections
-
-            connections.close_all()
-        if args.keep:
-            print(f"Kept the {DB_NAME} database ({DATABASE_URL}).")
-        else:
-            drop_database(DB_NAME)
+        release_database(DB_NAME, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -60,10 +60,9 @@ from typing import Any
 from common import (  # bench/ is first on sys.path: the benchmarks run as scripts
     DOC,
     PG_SERVER,
+    create_database,
     drop_database,
     git_revision,
-    manage,
-    recreate_database,
     write_section,
 )
 
@@ -1604,14 +1603,7 @@ def main() -> None:
             "Note: the load generator, both server processes, PostgreSQL and Redis share these "
             "cores; the load generator competes with the servers."
         )
-        print(f"Creating the {DB_NAME} database and migrating …", flush=True)
-        recreate_database(DB_NAME)
-        manage(env, "migrate", "--no-input", "-v", "0")
-        manage(env, "collectstatic", "--no-input", "-v", "0")
-
-        import django
-
-        django.setup()
+        create_database(DB_NAME, env)
         began = time.monotonic()
         members = load(rooms=args.rooms, members=args.members, now=datetime.now(UTC))
         print(
