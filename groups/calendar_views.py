@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from groups.calendar import build_calendar
 from groups.models import CalendarFeed
-from groups.selectors import calendar_sessions, session_for_viewer
+from groups.selectors import calendar_sessions, session_for_participant
 from groups.services import (
     calendar_feed_get_or_create,
     calendar_feed_reset,
@@ -51,8 +51,11 @@ def feed(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_safe
 def session_ics(request: HttpRequest, session_id: int) -> HttpResponse:
-    """Download one session as a calendar file."""
-    session = session_for_viewer(viewer=request.user, session_id=session_id)
+    """Download one session as a calendar file, if the person takes part in its group.
+
+    Anyone else gets the same 404 as for a session that does not exist.
+    """
+    session = session_for_participant(viewer=request.user, session_id=session_id)
     if session is None:
         raise Http404("No such session.")
     include_group_names = bool(

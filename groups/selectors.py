@@ -190,6 +190,19 @@ class GroupPage:
     invitation: Invitation | None
     rights: frozenset[str]
 
+    @property
+    def takes_part(self) -> bool:
+        """The rule of ``session_for_participant``: may this person have the session files?"""
+        return (
+            (self.enrollment is not None and self.enrollment.state == Enrollment.State.ACTIVE)
+            or rights.FACILITATE in self.rights
+            or (
+                self.invitation is not None
+                and self.group.is_closed
+                and self.group.archived_at is None
+            )
+        )
+
 
 def group_page(*, viewer: User, slug: str) -> GroupPage | None:
     """Everything the group page shows, or None if ``viewer`` may not see the group."""
@@ -275,7 +288,8 @@ def my_invitations(*, user: User) -> QuerySet[Invitation]:
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
-    """Sessions for the calendar feed: recent and future, cancelled ones included."""
+    """Sessions for the calendar feed: recent and future, cancelled ones included, of the
+    groups ``user`` is an active member of or facilitates (never the waiting list's)."""
     now = timezone.now()
     return (
         GroupSession.objects.filter(
@@ -377,6 +391,30 @@ def session_for_viewer(*, viewer: User, session_id: int) -> GroupSession | None:
     )
 
 
+def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | None:
+    """One session, if ``viewer`` takes part in its group; None for everyone else.
+
+    Taking part: an active member, a holder of the facilitate right, or someone with a pending
+    invitation to an invitation-only group (so they can put the time in their calendar while
+    they decide). Not the waiting list: they are not in the sessions, and their feed does not
+    carry them either. ``GroupPage.takes_part`` is the same rule for a page already loaded.
+    """
+    if not viewer.is_authenticated or not viewer.is_active:
+        return None
+    invited = (
+        Invitation.objects.addressed_to(viewer)
+        .pending(timezone.now())
+        .filter(group__is_closed=True, group__archived_at__isnull=True)
+        .values("group_id")
+    )
+    return (
+        GroupSession.objects.filter(pk=session_id)
+        .filter(Q(group_id__in=_my_group_ids(viewer)) | Q(group_id__in=invited))
+        .select_related("group")
+        .first()
+    )
+
+
 __all__ = [
     "DirectoryFilters",
     "GroupPage",
@@ -392,5 +430,6 @@ __all__ = [
     "my_invitations",
     "my_schedule",
     "my_waiting",
+    "session_for_participant",
     "session_for_viewer",
 ]

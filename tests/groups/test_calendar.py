@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -11,19 +12,23 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from icalendar import Calendar
 
+from accounts.roles import Role
 from groups.calendar import build_calendar
-from groups.models import CalendarFeed
+from groups.models import CalendarFeed, Enrollment
 from groups.scheduling import Recurrence
 from groups.services import (
     calendar_feed_get_or_create,
     calendar_feed_reset,
     calendar_feed_set_group_names,
+    co_facilitator_add,
+    enrollment_withdraw,
+    invitation_send,
     series_schedule,
     session_cancel,
 )
 from moderation.models import AuditAction, AuditEvent
 from tests.dates import THURSDAY, after, before, spring_forward
-from tests.factories import make_group, make_member, make_session
+from tests.factories import UserFactory, add_totp, make_group, make_member, make_session
 
 pytestmark = pytest.mark.django_db
 
@@ -365,6 +370,96 @@ def test_a_session_file_is_404_to_an_outsider(client, therapist, outsider):
     response = client.get(reverse("groups:session_ics", args=[session.pk]))
 
     assert response.status_code == 404
+
+
+def _page_of(response) -> str:
+    """The page without what differs by the request alone: its address and the CSRF token
+    (masked afresh for every response)."""
+    page = response.content.decode().replace(response.wsgi_request.path, "PATH")
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", page)
+
+
+def _session_file(client, person, session_id: int):
+    client.force_login(person)
+    return client.get(reverse("groups:session_ics", args=[session_id]))
+
+
+def test_a_session_file_of_a_listed_group_is_the_same_404_as_no_session_to_an_outsider(
+    client, therapist, outsider
+):
+    session = make_session(make_group(therapist, is_listed=True), days_ahead=3)
+
+    refused = _session_file(client, outsider, session.pk)
+    missing = _session_file(client, outsider, session.pk + 1000)
+
+    assert refused.status_code == missing.status_code == 404
+    assert _page_of(refused) == _page_of(missing)
+    assert b"BEGIN:VCALENDAR" not in refused.content
+
+
+def test_a_session_file_is_404_to_someone_on_the_waiting_list(client, therapist):
+    group = make_group(therapist, capacity=2)
+    session = make_session(group, days_ahead=3)
+    make_member(group), make_member(group)
+    waiting = make_member(group)
+    assert waiting.state == Enrollment.State.WAITLISTED
+
+    assert _session_file(client, waiting.user, session.pk).status_code == 404
+
+
+def test_a_session_file_is_404_to_someone_who_left_the_group(client, therapist, member):
+    group = make_group(therapist)
+    session = make_session(group, days_ahead=3)
+    enrollment_withdraw(actor=member, enrollment=make_member(group, member))
+
+    assert _session_file(client, member, session.pk).status_code == 404
+
+
+def test_a_co_facilitator_and_an_invitee_download_the_session_file(client, therapist, member):
+    colleague = UserFactory(roles=[Role.THERAPIST])
+    add_totp(colleague)
+    group = make_group(therapist, is_closed=True, is_listed=False)
+    co_facilitator_add(actor=therapist, group=group, user=colleague)
+    invitation_send(actor=therapist, group=group, email=member.email)
+    session = make_session(group, days_ahead=3)
+
+    for person in (therapist, colleague, member):
+        response = _session_file(client, person, session.pk)
+        assert response.status_code == 200, person
+        assert b"BEGIN:VCALENDAR" in response.content
+
+
+def test_the_group_page_offers_session_files_only_to_those_who_take_part(
+    client, therapist, member, outsider
+):
+    group = make_group(therapist, is_listed=True)
+    session = make_session(group, days_ahead=3)
+    make_member(group, member)
+    link = reverse("groups:session_ics", args=[session.pk])
+
+    for person, offered in ((member, True), (therapist, True), (outsider, False)):
+        client.force_login(person)
+        page = client.get(reverse("groups:detail", args=[group.slug])).content.decode()
+        assert (link in page) is offered, person
+
+
+def test_the_feed_holds_only_groups_the_person_takes_part_in(client, therapist, member):
+    mine = make_group(therapist, title="Mine")
+    full = make_group(therapist, title="Full", capacity=2)
+    invited_to = make_group(therapist, title="Invited", is_closed=True, is_listed=False)
+    listed = make_group(therapist, title="Listed")
+    sessions = {
+        g.title: make_session(g, days_ahead=3 + n)
+        for n, g in enumerate((mine, full, invited_to, listed))
+    }
+    make_member(mine, member)
+    make_member(full), make_member(full)
+    assert make_member(full, member).state == Enrollment.State.WAITLISTED
+    invitation_send(actor=therapist, group=invited_to, email=member.email)
+
+    events = _events(_served(client, _feed_url(member)))
+
+    assert set(events) == {_uid(sessions["Mine"])}
 
 
 def test_a_session_file_sends_an_anonymous_visitor_to_log_in(client, therapist):
