@@ -13,7 +13,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.exceptions import ServiceError
-from accounts.models import GuidelinesVersion, TherapistApplication, User
+from accounts.models import (
+    APPLICATION_REASON_MAX,
+    GuidelinesVersion,
+    TherapistApplication,
+    User,
+)
 from accounts.roles import Role
 from accounts.services import (
     guidelines_publish,
@@ -22,6 +27,7 @@ from accounts.services import (
     therapist_application_reject,
     therapist_application_verify,
 )
+from accounts.text import CleanTextField
 
 
 def _run_for_each(request: HttpRequest, queryset: QuerySet[Any], call: Any, done: str) -> None:
@@ -114,7 +120,10 @@ class TherapistDecisionForm(forms.ModelForm):
         choices=[("", "Not decided yet"), ("verify", "Verify"), ("reject", "Reject")],
         required=False,
     )
-    reason = forms.CharField(
+    reason = CleanTextField(
+        limit=APPLICATION_REASON_MAX,
+        noun="Reasons",
+        multiline=True,
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
         help_text="Required to reject. The applicant sees it.",

@@ -9,10 +9,16 @@ from django import forms
 from django.contrib.auth.hashers import make_password
 from django.http import HttpRequest, HttpResponse
 
-from accounts.models import User
+from accounts.models import (
+    ISSUING_BODY_MAX,
+    JURISDICTION_MAX,
+    LICENCE_NUMBER_MAX,
+    User,
+)
 from accounts.places import COUNTRIES, time_zone_names, validate_time_zone
-from accounts.pseudonyms import MAX_LENGTH, normalize_display_name, validate_display_name
+from accounts.pseudonyms import validate_display_name
 from accounts.selectors import display_name_is_taken, display_name_suggestion
+from accounts.text import CleanTextField
 
 _NAME_HELP = (
     "This is the only name other people see. Please don't use your real name, email "
@@ -44,18 +50,18 @@ def _country_field() -> forms.ChoiceField:
     )
 
 
-class DisplayNameField(forms.CharField):
+class DisplayNameField(CleanTextField):
+    """A display name: cleaned, spaces folded, and checked by the rules for names (their
+    length among them)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
+            limit=None,
             label="Display name",
-            max_length=MAX_LENGTH,
             help_text=_NAME_HELP,
             validators=[validate_display_name],
             **kwargs,
         )
-
-    def to_python(self, value: Any) -> str:
-        return normalize_display_name(super().to_python(value))
 
 
 class SignupForm(AllauthSignupForm):
@@ -123,15 +129,21 @@ class ProfileForm(forms.Form):
 
 
 class TherapistApplicationForm(forms.Form):
-    licence_number = forms.CharField(label="Licence or registration number", max_length=64)
-    issuing_body = forms.CharField(
+    licence_number = CleanTextField(
+        label="Licence or registration number",
+        limit=LICENCE_NUMBER_MAX,
+        noun="Licence numbers",
+    )
+    issuing_body = CleanTextField(
         label="Issued by",
-        max_length=200,
+        limit=ISSUING_BODY_MAX,
+        noun="The name of the issuing body",
         help_text="The professional body or board, such as the HCPC or a state licensing board.",
     )
-    jurisdiction = forms.CharField(
+    jurisdiction = CleanTextField(
         label="Where it is valid",
-        max_length=120,
+        limit=JURISDICTION_MAX,
+        noun="The place where it is valid",
         help_text="Country, state or region.",
     )
 

@@ -15,6 +15,14 @@ from django.utils import timezone
 from accounts.places import COUNTRIES, validate_time_zone
 from accounts.pseudonyms import MAX_LENGTH, validate_display_name
 from accounts.roles import Role
+from accounts.text import LengthLimit, length_check
+
+# Limits of what people write here (the forms, the services and the database hold to them).
+LICENCE_NUMBER_MAX = 64
+ISSUING_BODY_MAX = 200
+JURISDICTION_MAX = 120
+APPLICATION_REASON_MAX = 2000
+GUIDELINES_MAX = 20_000
 
 
 class UserManager(BaseUserManager["User"]):
@@ -124,12 +132,13 @@ class TherapistApplication(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="therapist_applications"
     )
-    licence_number = models.CharField(max_length=64)
+    licence_number = models.CharField(max_length=LICENCE_NUMBER_MAX)
     issuing_body = models.CharField(
-        max_length=200, help_text="The body that issued the licence or registration."
+        max_length=ISSUING_BODY_MAX, help_text="The body that issued the licence or registration."
     )
     jurisdiction = models.CharField(
-        max_length=120, help_text="Country, state or region where the licence is valid."
+        max_length=JURISDICTION_MAX,
+        help_text="Country, state or region where the licence is valid.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     submitted_at = models.DateTimeField(default=timezone.now)
@@ -141,7 +150,9 @@ class TherapistApplication(models.Model):
         blank=True,
         related_name="+",
     )
-    decision_reason = models.TextField(blank=True)
+    decision_reason = models.TextField(
+        blank=True, validators=[LengthLimit(APPLICATION_REASON_MAX, "Reasons")]
+    )
 
     class Meta:
         ordering = ["-submitted_at"]
@@ -156,6 +167,11 @@ class TherapistApplication(models.Model):
                 | (~models.Q(status="pending") & models.Q(decided_at__isnull=False)),
                 name="therapistapplication_decided_has_time",
             ),
+            length_check(
+                "decision_reason",
+                APPLICATION_REASON_MAX,
+                name="therapistapplication_decision_reason_length",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -166,7 +182,10 @@ class GuidelinesVersion(models.Model):
     """One version of the code of conduct. Publishing a new one asks everyone to accept again."""
 
     version = models.PositiveIntegerField(unique=True)
-    body = models.TextField(help_text="Plain text. Blank lines separate paragraphs.")
+    body = models.TextField(
+        help_text="Plain text. Blank lines separate paragraphs.",
+        validators=[LengthLimit(GUIDELINES_MAX, "Guidelines")],
+    )
     summary_of_changes = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -174,6 +193,7 @@ class GuidelinesVersion(models.Model):
     class Meta:
         ordering = ["-version"]
         verbose_name = "guidelines version"
+        constraints = [length_check("body", GUIDELINES_MAX, name="guidelinesversion_body_length")]
 
     def __str__(self) -> str:
         state = "published" if self.published_at else "draft"

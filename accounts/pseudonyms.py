@@ -7,6 +7,8 @@ import secrets
 
 from django.core.exceptions import ValidationError
 
+from accounts.text import too_long_message
+
 MIN_LENGTH = 3
 MAX_LENGTH = 40
 
@@ -51,9 +53,7 @@ def validate_display_name(value: str) -> None:
         )
     if len(name) > MAX_LENGTH:
         raise ValidationError(
-            "Please keep your name to %(max)d characters or fewer.",
-            code="too_long",
-            params={"max": MAX_LENGTH},
+            too_long_message(noun="Names", limit=MAX_LENGTH, length=len(name)), code="too_long"
         )
     if _EMAIL.search(name):
         raise ValidationError(

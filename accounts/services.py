@@ -12,10 +12,19 @@ from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from accounts.hooks import run_role_revoked_hooks
-from accounts.models import GuidelinesAcceptance, GuidelinesVersion, TherapistApplication, User
-from accounts.pseudonyms import normalize_display_name
+from accounts.models import (
+    APPLICATION_REASON_MAX,
+    ISSUING_BODY_MAX,
+    JURISDICTION_MAX,
+    LICENCE_NUMBER_MAX,
+    GuidelinesAcceptance,
+    GuidelinesVersion,
+    TherapistApplication,
+    User,
+)
 from accounts.roles import Role
 from accounts.selectors import display_name_is_taken, guidelines_current
+from accounts.text import bounded, clean_text
 from moderation.audit import AuditAction, audit_record
 
 # --- Profile -------------------------------------------------------------------------------------
@@ -23,7 +32,7 @@ from moderation.audit import AuditAction, audit_record
 
 def profile_update(*, actor: User, display_name: str, time_zone: str, country: str) -> User:
     """Change how ``actor`` appears to others and where they are."""
-    display_name = normalize_display_name(display_name)
+    display_name = clean_text(display_name)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=actor.pk)
         if display_name.casefold() != user.display_name.casefold() and display_name_is_taken(
@@ -164,6 +173,11 @@ def therapist_application_submit(
     *, actor: User, licence_number: str, issuing_body: str, jurisdiction: str
 ) -> TherapistApplication:
     """Ask staff to verify ``actor`` as a therapist."""
+    licence_number = bounded(licence_number, limit=LICENCE_NUMBER_MAX, noun="Licence numbers")
+    issuing_body = bounded(
+        issuing_body, limit=ISSUING_BODY_MAX, noun="The name of the issuing body"
+    )
+    jurisdiction = bounded(jurisdiction, limit=JURISDICTION_MAX, noun="The place where it is valid")
     if actor.has_role(Role.THERAPIST):
         raise ServiceError("You are already a verified therapist.", code="already_therapist")
     with transaction.atomic():
@@ -178,9 +192,9 @@ def therapist_application_submit(
             )
         application = TherapistApplication.objects.create(
             user=actor,
-            licence_number=licence_number.strip(),
-            issuing_body=issuing_body.strip(),
-            jurisdiction=jurisdiction.strip(),
+            licence_number=licence_number,
+            issuing_body=issuing_body,
+            jurisdiction=jurisdiction,
         )
         audit_record(actor=actor, action=AuditAction.THERAPIST_APPLIED, target=application)
     return application
@@ -198,7 +212,9 @@ def _decide(
     locked.status = status
     locked.decided_at = timezone.now()
     locked.decided_by = actor
-    locked.decision_reason = reason.strip()
+    locked.decision_reason = bounded(
+        reason, limit=APPLICATION_REASON_MAX, noun="Reasons", multiline=True
+    )
     locked.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
     return locked
 

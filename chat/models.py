@@ -6,9 +6,11 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from accounts.text import LengthLimit, length_check
 from groups.models import GroupSession, TherapyGroup
 
 MAX_BODY = 2000
+MAX_NOTICE = 500
 
 
 class Room(models.Model):
@@ -19,7 +21,7 @@ class Room(models.Model):
     )
     last_position = models.BigIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True, help_text="No new entries while set.")
-    pinned_notice = models.CharField(max_length=500, blank=True)
+    pinned_notice = models.CharField(max_length=MAX_NOTICE, blank=True)
 
     def __str__(self) -> str:
         return f"Room of session {self.session_id}"
@@ -54,7 +56,11 @@ class Message(models.Model):
     author = models.ForeignKey(
         Participant, on_delete=models.CASCADE, related_name="messages", null=True, blank=True
     )
-    body = models.TextField(blank=True, help_text="Emptied when the transcript expires.")
+    body = models.TextField(
+        blank=True,
+        help_text="Emptied when the transcript expires.",
+        validators=[LengthLimit(MAX_BODY, "Messages")],
+    )
     client_id = models.UUIDField(null=True, blank=True)
     before_start = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -73,6 +79,7 @@ class Message(models.Model):
             models.CheckConstraint(
                 condition=models.Q(position__gte=1), name="message_position_positive"
             ),
+            length_check("body", MAX_BODY, name="message_body_length"),
         ]
 
     def __str__(self) -> str:

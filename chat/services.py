@@ -20,9 +20,10 @@ from accounts.exceptions import ServiceError
 from accounts.models import User
 from accounts.policy import logins_check
 from accounts.sessions import logins_current, logins_renew
+from accounts.text import bounded
 from chat.broadcast import broadcast_on_commit, login_group, person_group, room_group
 from chat.checks import run_message_checks
-from chat.models import MAX_BODY, Attendance, HiddenAuthor, Message, Participant, Room
+from chat.models import MAX_BODY, MAX_NOTICE, Attendance, HiddenAuthor, Message, Participant, Room
 from chat.selectors import (
     PRESENCE_TIMEOUT,
     REMOVED_MESSAGE,
@@ -37,8 +38,6 @@ from groups import rights
 from groups.models import GroupSession
 from groups.services import session_end, session_extend
 from moderation.audit import AuditAction, audit_record
-
-MAX_NOTICE = 500
 
 # --- Being in the room ------------------------------------------------------------------------
 
@@ -128,16 +127,14 @@ class Posted:
 
 
 def clean_body(body: object) -> str:
+    """A message as it is stored: without hidden controls, within MAX_BODY, not empty."""
     if not isinstance(body, str):
         raise ServiceError("A message is plain text.", code="invalid_body")
-    text = body.strip()
+    text = bounded(
+        body, limit=MAX_BODY, noun="Messages", multiline=True, invalid_code="invalid_body"
+    )
     if not text:
         raise ServiceError("Your message is empty.", code="invalid_body")
-    if len(text) > MAX_BODY:
-        raise ServiceError(
-            f"Messages can be up to {MAX_BODY:,} characters; yours has {len(text):,}.",
-            code="too_long",
-        )
     return text
 
 
@@ -513,12 +510,13 @@ def message_hide(
 def room_pin(*, actor: User, session_id: int, text: object) -> Room:
     """Pin a short notice (such as the group agreement) above the conversation; empty unpins."""
     session = _facilitated_session(actor, session_id)
-    if not isinstance(text, str) or len(text.strip()) > MAX_NOTICE:
-        raise ServiceError(f"A notice can be up to {MAX_NOTICE} characters.", code="too_long")
+    notice = bounded(
+        text, limit=MAX_NOTICE, noun="Notices", multiline=True, invalid_code="too_long"
+    )
     with transaction.atomic():
         room, _ = Room.objects.get_or_create(session=session)
         room = Room.objects.select_for_update().get(pk=room.pk)
-        room.pinned_notice = text.strip()
+        room.pinned_notice = notice
         room.save(update_fields=["pinned_notice"])
         audit_record(
             actor=actor,

@@ -11,7 +11,27 @@ from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from accounts.text import text_formfield
 from moderation.audit import AuditAction, audit_record
+
+
+class CleanTextAdminMixin:
+    """Staff write people-facing text here too (guidelines, topics, crisis lines, reasons):
+    it is cleaned and bounded as in every other form (``accounts.text``)."""
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        if field is None or field.disabled:
+            return field
+        cleaned = text_formfield(
+            db_field,
+            widget=field.widget,
+            label=field.label,
+            help_text=field.help_text,
+            required=field.required,
+            initial=field.initial,
+        )
+        return cleaned or field
 
 
 class AuditedAdminMixin:
@@ -58,10 +78,13 @@ class HearthAdminSite(admin.AdminSite):
         return secure_admin_login(super().login)(request, extra_context)
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
-        """Register as usual, with the audit mixin folded into every model admin."""
+        """Register as usual, with the audit and clean-text mixins folded into every model
+        admin."""
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, AuditedAdminMixin):
             admin_class = type(
-                f"Audited{admin_class.__name__}", (AuditedAdminMixin, admin_class), {}
+                f"Audited{admin_class.__name__}",
+                (AuditedAdminMixin, CleanTextAdminMixin, admin_class),
+                {},
             )
         super().register(model_or_iterable, admin_class, **options)

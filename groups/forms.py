@@ -9,8 +9,17 @@ from typing import Any
 from django import forms
 
 from accounts.places import time_zone_names
-from accounts.pseudonyms import MAX_LENGTH, normalize_display_name, validate_display_name
-from groups.models import LANGUAGES, TherapyGroup, Topic
+from accounts.pseudonyms import validate_display_name
+from accounts.text import CleanTextField
+from groups.models import (
+    AGREEMENT_MAX,
+    DESCRIPTION_MAX,
+    LANGUAGES,
+    REASON_MAX,
+    TITLE_MAX,
+    TherapyGroup,
+    Topic,
+)
 from groups.scheduling import MAX_SESSIONS_PER_SERIES, Recurrence, last_plannable_date, today_in
 from groups.selectors import TIMES_OF_DAY, DirectoryFilters
 
@@ -76,35 +85,24 @@ class DirectoryForm(forms.Form):
 
 
 class JoinForm(forms.Form):
-    pseudonym = forms.CharField(
+    pseudonym = CleanTextField(
         label="Your name in this group",
-        max_length=MAX_LENGTH,
+        limit=None,
         required=False,
         help_text="Leave it as it is to use your display name, or choose a different one "
         "for this group only.",
-        error_messages={
-            "max_length": "Please keep your name to %(limit_value)d characters or fewer "
-            "(this one has %(show_value)d)."
-        },
     )
 
     def clean_pseudonym(self) -> str:
         """The name as typed, checked by the same rules as display names (empty: use mine)."""
-        name = normalize_display_name(self.cleaned_data["pseudonym"])
+        name: str = self.cleaned_data["pseudonym"]
         if name:
             validate_display_name(name)
         return name
 
 
 def _reason_field(help_text: str) -> forms.CharField:
-    return forms.CharField(
-        max_length=300,
-        help_text=help_text,
-        error_messages={
-            "max_length": "Please keep the reason to %(limit_value)d characters or fewer "
-            "(it has %(show_value)d).",
-        },
-    )
+    return CleanTextField(limit=REASON_MAX, noun="Reasons", help_text=help_text)
 
 
 def _time_zone_choices() -> list[tuple[str, str]]:
@@ -112,18 +110,25 @@ def _time_zone_choices() -> list[tuple[str, str]]:
 
 
 class GroupForm(forms.Form):
-    title = forms.CharField(max_length=120)
+    title = CleanTextField(limit=TITLE_MAX, noun="Titles")
     topic = forms.ModelChoiceField(queryset=Topic.objects.filter(is_active=True), empty_label=None)
     kind = forms.ChoiceField(choices=TherapyGroup.Kind.choices, label="Kind of group")
-    description = forms.CharField(
+    description = CleanTextField(
+        limit=DESCRIPTION_MAX,
+        noun="Descriptions",
+        multiline=True,
         widget=forms.Textarea(attrs={"rows": 5}),
-        help_text="What the group is for and who it is for, in plain words.",
+        help_text="What the group is for and who it is for, in plain words "
+        f"(up to {DESCRIPTION_MAX:,} characters).",
     )
-    agreement = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4}),
+    agreement = CleanTextField(
+        limit=AGREEMENT_MAX,
+        noun="Group agreements",
+        multiline=True,
         required=False,
         label="Group agreement (optional)",
-        help_text="Rules for this group on top of the community guidelines.",
+        help_text="Rules for this group on top of the community guidelines "
+        f"(up to {AGREEMENT_MAX:,} characters).",
     )
     capacity = forms.IntegerField(
         min_value=2, max_value=50, initial=10, help_text="How many members, from 2 to 50."

@@ -13,12 +13,19 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from accounts.places import validate_time_zone
 from accounts.pseudonyms import MAX_LENGTH, validate_display_name
+from accounts.text import LengthLimit, length_check
 
 MIN_SESSION = timedelta(minutes=15)
 MAX_SESSION = timedelta(hours=4)
 MAX_EXTENSION = timedelta(minutes=15)
 # A session still under way started at most this long ago: the longest one, extended once.
 LONGEST_RUN = MAX_SESSION + MAX_EXTENSION
+
+# Limits of what people write here (the forms, the services and the database hold to them).
+TITLE_MAX = 120
+DESCRIPTION_MAX = 2000
+AGREEMENT_MAX = 2000
+REASON_MAX = 300
 
 LANGUAGES = (
     ("en", "English"),
@@ -55,13 +62,15 @@ class TherapyGroup(models.Model):
         SUPPORT = "support", "Support group"
         PEER_SUPERVISION = "peer_supervision", "Peer supervision"
 
-    title = models.CharField(max_length=120)
+    title = models.CharField(max_length=TITLE_MAX)
     slug = models.SlugField(max_length=140, unique=True)
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="groups")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SUPPORT)
-    description = models.TextField()
+    description = models.TextField(validators=[LengthLimit(DESCRIPTION_MAX, "Descriptions")])
     agreement = models.TextField(
-        blank=True, help_text="The group's own rules, on top of the guidelines."
+        blank=True,
+        help_text="The group's own rules, on top of the guidelines.",
+        validators=[LengthLimit(AGREEMENT_MAX, "Group agreements")],
     )
     facilitator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="facilitated_groups"
@@ -105,6 +114,8 @@ class TherapyGroup(models.Model):
                 condition=~models.Q(kind="peer_supervision") | models.Q(is_closed=True),
                 name="group_peer_supervision_is_closed",
             ),
+            length_check("description", DESCRIPTION_MAX, name="group_description_length"),
+            length_check("agreement", AGREEMENT_MAX, name="group_agreement_length"),
         ]
         indexes = [models.Index(fields=["is_listed", "archived_at"])]
 
@@ -170,9 +181,9 @@ class GroupSession(models.Model):
     room_opens_minutes = models.PositiveSmallIntegerField(default=10)
     sequence = models.PositiveIntegerField(default=0, help_text="Calendar revision number.")
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    cancel_reason = models.CharField(max_length=300, blank=True)
+    cancel_reason = models.CharField(max_length=REASON_MAX, blank=True)
     rescheduled_at = models.DateTimeField(null=True, blank=True)
-    reschedule_reason = models.CharField(max_length=300, blank=True)
+    reschedule_reason = models.CharField(max_length=REASON_MAX, blank=True)
     closed_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -263,7 +274,7 @@ class Enrollment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     activated_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
-    removed_reason = models.CharField(max_length=300, blank=True)
+    removed_reason = models.CharField(max_length=REASON_MAX, blank=True)
     muted_until = models.DateTimeField(
         null=True,
         blank=True,

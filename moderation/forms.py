@@ -2,20 +2,23 @@ from __future__ import annotations
 
 from django import forms
 
-from moderation.models import Report
+from accounts.text import CleanTextField
+from moderation.models import DECISION_REASON_MAX, NOTE_MAX, Report
 
 
 class ReportForm(forms.Form):
     reason = forms.ChoiceField(
         label="What is wrong?", choices=Report.Reason.choices, widget=forms.RadioSelect
     )
-    note = forms.CharField(
+    note = CleanTextField(
         label="Anything you want to add (optional)",
         required=False,
-        max_length=2000,
+        limit=NOTE_MAX,
+        noun="Notes",
+        multiline=True,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Only the facilitators and staff see this. The person you report never "
-        "learns who reported them.",
+        f"learns who reported them. Up to {NOTE_MAX:,} characters.",
     )
 
 
@@ -30,8 +33,10 @@ class DecisionForm(forms.Form):
         ("suspend", "Suspend the account (staff only)"),
     ]
     action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect)
-    reason = forms.CharField(
-        max_length=300, help_text="A short reason, kept with the report and the audit log."
+    reason = CleanTextField(
+        limit=DECISION_REASON_MAX,
+        noun="Reasons",
+        help_text="A short reason, kept with the report and the audit log.",
     )
     days = forms.IntegerField(
         label="For how many days (mute or suspension)",

@@ -8,6 +8,12 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 
+from accounts.text import LengthLimit, length_check
+
+# Limits of what people write here (the forms, the services and the database hold to them).
+NOTE_MAX = 2000
+DECISION_REASON_MAX = 300
+
 
 class AuditAction(models.TextChoices):
     """Every privileged or security-relevant action, by a stable dotted name.
@@ -213,10 +219,14 @@ class Report(models.Model):
         help_text="The person the report is about.",
     )
     reason = models.CharField(max_length=20, choices=Reason.choices)
-    note = models.TextField(blank=True, help_text="The reporter's own words (optional).")
+    note = models.TextField(
+        blank=True,
+        help_text="The reporter's own words (optional).",
+        validators=[LengthLimit(NOTE_MAX, "Notes")],
+    )
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
-    decision_reason = models.CharField(max_length=300, blank=True)
+    decision_reason = models.CharField(max_length=DECISION_REASON_MAX, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -234,7 +244,8 @@ class Report(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status="closed") | ~models.Q(outcome=""),
                 name="report_closed_has_outcome",
-            )
+            ),
+            length_check("note", NOTE_MAX, name="report_note_length"),
         ]
 
     def __str__(self) -> str:
@@ -258,7 +269,7 @@ class Sanction(models.Model):
     )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty means permanent.")
-    reason = models.CharField(max_length=300)
+    reason = models.CharField(max_length=DECISION_REASON_MAX)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

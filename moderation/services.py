@@ -21,6 +21,7 @@ from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
 from accounts.roles import Role
+from accounts.text import bounded
 from chat.broadcast import broadcast_on_commit, facilitators_group
 from chat.models import Message
 from chat.services import message_hide, person_recheck_sockets
@@ -33,7 +34,7 @@ from groups.models import (
 )
 from groups.services import enrollment_remove
 from moderation.audit import AuditAction, audit_record
-from moderation.models import Report, Sanction
+from moderation.models import DECISION_REASON_MAX, NOTE_MAX, Report, Sanction
 from moderation.selectors import facilitates, is_staff, takes_part
 
 # A permanent suspension is a date no one will reach.
@@ -92,6 +93,7 @@ def report_file(
     """
     if reason not in Report.Reason.values:
         raise ServiceError("Please choose a reason from the list.", code="reason")
+    note = bounded(note, limit=NOTE_MAX, noun="Notes", multiline=True)
     if not takes_part(user=actor, group=group):
         raise ServiceError(
             "Only people taking part in this group can report here.", code="forbidden"
@@ -112,7 +114,7 @@ def report_file(
             message=message,
             subject=subject,
             reason=reason,
-            note=note.strip()[:2000],
+            note=note,
             status=Report.Status.ESCALATED if about_a_facilitator else Report.Status.OPEN,
             escalated_at=timezone.now() if about_a_facilitator else None,
         )
@@ -163,14 +165,20 @@ def report_open(*, actor: User, report: Report) -> Report:
     return report
 
 
+def _decision_reason(reason: str) -> str:
+    """The reason for a decision, cleaned; refused when empty or too long (never cut)."""
+    reason = bounded(reason, limit=DECISION_REASON_MAX, noun="Reasons")
+    if not reason:
+        raise ServiceError("Please note a short reason.", code="reason_required")
+    return reason
+
+
 def _decide(*, actor: User, report: Report, reason: str, outcome: str) -> Report:
     """Close ``report`` with ``outcome`` and tell the reporter; call inside a transaction.
 
     The caller records the one audit row of the decision (its effect, naming the report).
     """
-    reason = reason.strip()
-    if not reason:
-        raise ServiceError("Please note a short reason.", code="reason_required")
+    reason = _decision_reason(reason)
     locked = Report.objects.select_for_update().get(pk=report.pk)
     if not can_review(actor, locked):
         raise ServiceError("You cannot review this report.", code="forbidden")
@@ -178,7 +186,7 @@ def _decide(*, actor: User, report: Report, reason: str, outcome: str) -> Report
         raise ServiceError("This report has already been handled.", code="closed")
     locked.status = Report.Status.CLOSED
     locked.outcome = outcome
-    locked.decision_reason = reason[:300]
+    locked.decision_reason = reason
     locked.closed_at = timezone.now()
     locked.closed_by = actor
     locked.save(update_fields=["status", "outcome", "decision_reason", "closed_at", "closed_by"])
@@ -309,15 +317,14 @@ def report_remove(*, actor: User, report: Report, reason: str) -> Report:
 
 def report_escalate(*, actor: User, report: Report, reason: str) -> Report:
     """Hand the report to staff; they are told at once."""
-    if not reason.strip():
-        raise ServiceError("Please note a short reason.", code="reason_required")
+    reason = _decision_reason(reason)
     with transaction.atomic():
         locked = Report.objects.select_for_update().get(pk=report.pk)
         if not can_review(actor, locked) or locked.status != Report.Status.OPEN:
             raise ServiceError("This report cannot be escalated now.", code="forbidden")
         locked.status = Report.Status.ESCALATED
         locked.escalated_at = timezone.now()
-        locked.decision_reason = reason.strip()[:300]
+        locked.decision_reason = reason
         locked.save(update_fields=["status", "escalated_at", "decision_reason"])
         audit_record(
             actor=actor,
@@ -396,7 +403,7 @@ def _apply_group_mute(
         group=group,
         starts_at=timezone.now(),
         ends_at=until,
-        reason=reason.strip()[:300],
+        reason=bounded(reason, limit=DECISION_REASON_MAX, noun="Reasons"),
         created_by=actor,
         report=report,
     )
@@ -421,8 +428,7 @@ def account_suspend(
         raise ServiceError("Only staff can suspend accounts.", code="forbidden")
     if user.pk == actor.pk:
         raise ServiceError("You cannot suspend yourself.", code="self")
-    if not reason.strip():
-        raise ServiceError("Please note a short reason.", code="reason_required")
+    reason = _decision_reason(reason)
     now = timezone.now()
     if until is not None and until <= now:
         raise ServiceError("Please choose a time in the future.", code="in_the_past")
@@ -432,7 +438,7 @@ def account_suspend(
             kind=Sanction.Kind.SUSPENSION,
             starts_at=now,
             ends_at=until,
-            reason=reason.strip()[:300],
+            reason=reason,
             created_by=actor,
             report=report,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -11,11 +12,13 @@ from django.utils import timezone
 from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
-from accounts.pseudonyms import normalize_display_name, validate_display_name
+from accounts.pseudonyms import validate_display_name
 from accounts.roles import Role
 from accounts.selectors import guidelines_accepted_current
+from accounts.text import bounded, clean_text
 from groups import rights
 from groups.models import (
+    REASON_MAX,
     Enrollment,
     Invitation,
     TherapyGroup,
@@ -30,16 +33,17 @@ def _active_count(group: TherapyGroup) -> int:
     return group.enrollments.filter(state=Enrollment.State.ACTIVE).count()
 
 
-def _clean_pseudonym(*, group: TherapyGroup, pseudonym: str, exclude_user: User) -> str:
-    name = normalize_display_name(pseudonym)
+def _clean_pseudonym(*, group: TherapyGroup, pseudonym: str, chooser: User) -> str:
+    """The name ``chooser`` will have in ``group``: cleaned, checked by the rules for names
+    and free in the group."""
+    name = clean_text(pseudonym)
     try:
         validate_display_name(name)
-    except Exception as error:  # ValidationError: reuse its plain words
-        message = " ".join(getattr(error, "messages", [str(error)]))
-        raise ServiceError(message, code="pseudonym") from error
+    except ValidationError as error:  # reuse its plain words
+        raise ServiceError(" ".join(error.messages), code="pseudonym") from error
     taken = (
         Enrollment.objects.filter(group=group, state__in=LIVE_STATES, pseudonym__iexact=name)
-        .exclude(user=exclude_user)
+        .exclude(user=chooser)
         .exists()
     )
     if taken:
@@ -123,7 +127,7 @@ def enrollment_create(*, actor: User, group: TherapyGroup, pseudonym: str = "") 
                     code="invitation_required",
                 )
         name = _clean_pseudonym(
-            group=locked, pseudonym=pseudonym or actor.display_name, exclude_user=actor
+            group=locked, pseudonym=pseudonym or actor.display_name, chooser=actor
         )
         enrollment = existing or Enrollment(group=locked, user=actor)
         enrollment.pseudonym = name
@@ -259,7 +263,7 @@ def enrollment_remove(
     the roster right is not asked again; the audit row names the report.
     """
     _require_active(actor)
-    reason = reason.strip()
+    reason = bounded(reason, limit=REASON_MAX, noun="Reasons")
     if not reason:
         raise ServiceError("Please note a short reason for removing them.", code="reason_required")
     if enrollment.user_id == actor.pk:

@@ -9,8 +9,12 @@ from django.utils.text import slugify
 from accounts.exceptions import ServiceError
 from accounts.models import User
 from accounts.roles import Role
+from accounts.text import bounded
 from groups import rights
 from groups.models import (
+    AGREEMENT_MAX,
+    DESCRIPTION_MAX,
+    TITLE_MAX,
     TherapyGroup,
     Topic,
 )
@@ -20,6 +24,23 @@ from groups.services.sessions import _cancel_one
 from moderation.audit import AuditAction, audit_record
 
 # --- Groups ---------------------------------------------------------------------------------------
+
+
+# What people write about a group: (limit, noun for the note, keeps its lines).
+_TEXTS = {
+    "title": (TITLE_MAX, "Titles", False),
+    "description": (DESCRIPTION_MAX, "Descriptions", True),
+    "agreement": (AGREEMENT_MAX, "Group agreements", True),
+}
+
+
+def _cleaned_texts(values: dict[str, object]) -> dict[str, str]:
+    """Those of ``values`` that are a group's texts, cleaned; too long is refused, never cut."""
+    return {
+        name: bounded(values[name], limit=limit, noun=noun, multiline=multiline)
+        for name, (limit, noun, multiline) in _TEXTS.items()
+        if name in values
+    }
 
 
 def _unique_slug(title: str) -> str:
@@ -47,18 +68,19 @@ def group_create(
 ) -> TherapyGroup:
     """Create a group led by ``actor``, who gets the facilitator rights on it."""
     _require_active(actor)
+    texts = _cleaned_texts({"title": title, "description": description, "agreement": agreement})
     if not _may_lead(actor, kind):
         raise _lead_refusal(kind)
     if kind == TherapyGroup.Kind.PEER_SUPERVISION:
         is_closed = True
     with transaction.atomic():
         group = TherapyGroup(
-            title=title.strip(),
-            slug=_unique_slug(title),
+            title=texts["title"],
+            slug=_unique_slug(texts["title"]),
             topic=topic,
             kind=kind,
-            description=description.strip(),
-            agreement=agreement.strip(),
+            description=texts["description"],
+            agreement=texts["agreement"],
             facilitator=actor,
             capacity=capacity,
             language=language,
@@ -117,6 +139,7 @@ def group_update(*, actor: User, group: TherapyGroup, **changes: object) -> Ther
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"group_update cannot change {sorted(unknown)}")
+    changes |= _cleaned_texts(changes)
     with transaction.atomic():
         locked = TherapyGroup.objects.select_for_update().get(pk=group.pk)
         _require_right(actor, locked, rights.FACILITATE)

@@ -11,11 +11,13 @@ from django.utils import timezone
 from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
+from accounts.text import bounded
 from groups import rights
 from groups.models import (
     MAX_EXTENSION,
     MAX_SESSION,
     MIN_SESSION,
+    REASON_MAX,
     Enrollment,
     GroupSession,
     SessionSeries,
@@ -238,7 +240,7 @@ def _cancel_one(*, actor: User, session: GroupSession, reason: str, now: datetim
 
 def _checked_reason(actor: User, reason: str) -> str:
     _require_active(actor)
-    reason = reason.strip()
+    reason = bounded(reason, limit=REASON_MAX, noun="Reasons")
     if not reason:
         raise ServiceError("Please give members a short reason.", code="reason_required")
     return reason

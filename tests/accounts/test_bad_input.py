@@ -116,7 +116,7 @@ FORMS = {
 REQUIRED = "This field is required."
 NULL = "Null characters are not allowed."
 TZ = "We do not recognise that time zone. Please pick one from the list."
-NAME_TOO_LONG = "Please keep your name to 40 characters or fewer."
+NAME_TOO_LONG = "Names can be up to 40 characters; yours has 41."
 EMAIL_LIKE = (
     "This looks like an email address. Your display name is shown to others, so please choose "
     "a name that does not identify you."
@@ -140,8 +140,8 @@ def choice(value: str) -> str:
     return f"Select a valid choice. {value} is not one of the available choices."
 
 
-def at_most(limit: int, length: int) -> str:
-    return f"Ensure this value has at most {limit} characters (it has {length})."
+def too_long(what: str, limit: int, length: int) -> str:
+    return f"{what} can be up to {limit:,} characters; yours has {length:,}."
 
 
 CASES: list[tuple[str, dict[str, str], str]] = [
@@ -169,10 +169,18 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("profile", {"country": "gb"}, choice("gb")),
     # Therapist application: one field at a time (test_roles.py sends all three empty).
     ("apply as a therapist", {"licence_number": "   "}, REQUIRED),
-    ("apply as a therapist", {"licence_number": "x" * 65}, at_most(64, 65)),
+    ("apply as a therapist", {"licence_number": "x" * 65}, too_long("Licence numbers", 64, 65)),
     ("apply as a therapist", {"licence_number": "HCPC\x001"}, NULL),
-    ("apply as a therapist", {"issuing_body": "x" * 201}, at_most(200, 201)),
-    ("apply as a therapist", {"jurisdiction": "x" * 121}, at_most(120, 121)),
+    (
+        "apply as a therapist",
+        {"issuing_body": "x" * 201},
+        too_long("The name of the issuing body", 200, 201),
+    ),
+    (
+        "apply as a therapist",
+        {"jurisdiction": "x" * 121},
+        too_long("The place where it is valid", 120, 121),
+    ),
     ("apply as a therapist", {"jurisdiction": ""}, REQUIRED),
     # Guidelines: a version that is not a version.
     ("accept the guidelines", {"version": "abc"}, "Enter a whole number."),
@@ -181,13 +189,13 @@ CASES: list[tuple[str, dict[str, str], str]] = [
     ("accept the guidelines", {"version": "-1"}, UPDATED),
     # Reports.
     ("report a message", {"reason": "revenge"}, choice("revenge")),
-    ("report a message", {"note": "x" * 2001}, at_most(2000, 2001)),
+    ("report a message", {"note": "x" * 2001}, too_long("Notes", 2000, 2001)),
     ("report a message", {"note": "a\x00b"}, NULL),
     # Decisions on a report.
     ("decide a report", {"action": "banish"}, choice("banish")),
     ("decide a report", {"action": ""}, REQUIRED),
     ("decide a report", {"reason": "   "}, REQUIRED),
-    ("decide a report", {"reason": "x" * 301}, at_most(300, 301)),
+    ("decide a report", {"reason": "x" * 301}, too_long("Reasons", 300, 301)),
     ("decide a report", {"reason": "a\x00b"}, NULL),
     ("decide a report", {"days": "0"}, "Ensure this value is greater than or equal to 1."),
     ("decide a report", {"days": "366"}, "Ensure this value is less than or equal to 365."),

@@ -235,12 +235,12 @@ REAL_DATE = "Please enter a real date, as year, month and day."
 TIME = "Please enter a time of day, such as 18:30."
 PASSED = "This date has already passed."
 TWO_YEARS = "Sessions can be planned up to two years ahead"
-REASON_TOO_LONG = "Please keep the reason to 300 characters or fewer (it has 301)."
+REASON_TOO_LONG = "Reasons can be up to 300 characters; yours has 301."
 
 GROUP_CASES = [
     ({"title": ""}, REQUIRED),
     ({"title": "   "}, REQUIRED),
-    ({"title": "x" * 121}, "Ensure this value has at most 120 characters (it has 121)."),
+    ({"title": "x" * 121}, "Titles can be up to 120 characters; yours has 121."),
     ({"topic": ""}, REQUIRED),
     ({"topic": "999999"}, CHOICE),
     ({"topic": "anxiety"}, CHOICE),
@@ -310,7 +310,7 @@ REASON_CASES = [
     ({"reason": TOO_LONG_REASON}, REASON_TOO_LONG),
 ]
 NAME_CASES = [
-    ({"pseudonym": "x" * 41}, "Please keep your name to 40 characters or fewer (this one has 41)."),
+    ({"pseudonym": "x" * 41}, "Names can be up to 40 characters; yours has 41."),
     ({"pseudonym": "www.me.com"}, "This looks like a web address."),
     ({"pseudonym": "me@example.com"}, "This looks like an email address."),
     ({"pseudonym": "0123 456 789"}, "This looks like a phone number."),

@@ -1,0 +1,69 @@
+"""Messages and notices in the room: stored without hidden bidirectional controls, within
+their limits, bounded by the database too."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.exceptions import ServiceError
+from chat.models import Message, Room
+from chat.selectors import room_access
+from chat.services import message_post, room_join, room_pin
+
+pytestmark = pytest.mark.django_db
+
+RLO, PDF = "\u202e", "\u202c"
+
+
+def _post(user, session, body):
+    now = timezone.now()
+    room_join(
+        access=room_access(user=user, session_id=session.pk, now=now),
+        channel_name=str(uuid.uuid4()),
+        now=now,
+    )
+    return message_post(actor=user, session_id=session.pk, body=body, client_id=uuid.uuid4())
+
+
+def test_a_message_is_stored_without_bidirectional_controls(room):
+    posted = _post(room["alice"], room["session"], f"Look at {RLO}gnp.exe{PDF}\r\nsecond line")
+
+    assert posted.message.body == "Look at gnp.exe\nsecond line"
+    assert Message.objects.get().body == "Look at gnp.exe\nsecond line"
+
+
+@pytest.mark.parametrize("body", [f"{RLO}{PDF}", "\u200b\u2066 \u2069"])
+def test_a_message_of_hidden_characters_only_is_empty(room, body):
+    with pytest.raises(ServiceError) as caught:
+        _post(room["alice"], room["session"], body)
+    assert caught.value.code == "invalid_body"
+
+
+def test_a_message_with_a_nul_character_is_refused_as_not_plain_text(room):
+    with pytest.raises(ServiceError) as caught:
+        _post(room["alice"], room["session"], "a\x00b")
+    assert caught.value.code == "invalid_body"
+
+
+def test_a_pinned_notice_is_stored_clean_and_one_too_long_is_refused_with_its_length(
+    room, therapist
+):
+    with pytest.raises(ServiceError) as caught:
+        room_pin(actor=therapist, session_id=room["session"].pk, text="x" * 501)
+    assert caught.value.message == "Notices can be up to 500 characters; yours has 501."
+    assert caught.value.code == "too_long"
+
+    room_pin(actor=therapist, session_id=room["session"].pk, text=f"Be {RLO}kind")
+
+    assert Room.objects.get().pinned_notice == "Be kind"
+
+
+def test_the_database_bounds_message_bodies_written_around_the_services(room):
+    message = _post(room["alice"], room["session"], "Hello").message
+    Message.objects.filter(pk=message.pk).update(body="x" * 2000)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(body="x" * 2001)
