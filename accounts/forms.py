@@ -16,7 +16,7 @@ from accounts.models import (
     User,
 )
 from accounts.places import COUNTRIES, time_zone_names, validate_time_zone
-from accounts.pseudonyms import validate_display_name
+from accounts.pseudonyms import validate_chosen_name, validate_display_name
 from accounts.selectors import display_name_is_taken, display_name_suggestion
 from accounts.text import CleanTextField
 
@@ -79,6 +79,7 @@ class SignupForm(AllauthSignupForm):
 
     def clean_display_name(self) -> str:
         name = self.cleaned_data["display_name"]
+        validate_chosen_name(name)  # nobody signs up as staff
         if display_name_is_taken(name=name):
             raise forms.ValidationError(
                 "Someone already uses that name. Please choose another, or keep the one "
@@ -121,6 +122,7 @@ class ProfileForm(forms.Form):
 
     def clean_display_name(self) -> str:
         name = self.cleaned_data["display_name"]
+        validate_chosen_name(name, chooser=self.user)
         if display_name_is_taken(name=name, exclude_user=self.user):
             raise forms.ValidationError(
                 "Someone already uses that name. Please choose another.", code="name_taken"

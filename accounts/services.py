@@ -7,6 +7,7 @@ transaction as the change. Refusals raise ``ServiceError`` with a message for th
 from __future__ import annotations
 
 from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from accounts.models import (
     TherapistApplication,
     User,
 )
+from accounts.pseudonyms import validate_chosen_name
 from accounts.roles import Role
 from accounts.selectors import display_name_is_taken, guidelines_current
 from accounts.text import bounded, clean_text
@@ -35,6 +37,10 @@ def profile_update(*, actor: User, display_name: str, time_zone: str, country: s
     display_name = clean_text(display_name)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=actor.pk)
+        try:
+            validate_chosen_name(display_name, chooser=user)
+        except ValidationError as error:
+            raise ServiceError(" ".join(error.messages), code="sounds_official") from error
         if display_name.casefold() != user.display_name.casefold() and display_name_is_taken(
             name=display_name, exclude_user=user
         ):

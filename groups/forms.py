@@ -94,7 +94,10 @@ class JoinForm(forms.Form):
     )
 
     def clean_pseudonym(self) -> str:
-        """The name as typed, checked by the same rules as display names (empty: use mine)."""
+        """The name as typed, checked by the same rules as display names (empty: use mine).
+
+        Whether it sounds official depends on who chooses it: the service decides that.
+        """
         name: str = self.cleaned_data["pseudonym"]
         if name:
             validate_display_name(name)

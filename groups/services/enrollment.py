@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
-from accounts.pseudonyms import validate_display_name
+from accounts.pseudonyms import validate_chosen_name, validate_display_name
 from accounts.roles import Role
 from accounts.selectors import guidelines_accepted_current
 from accounts.text import bounded, clean_text
@@ -35,10 +35,11 @@ def _active_count(group: TherapyGroup) -> int:
 
 def _clean_pseudonym(*, group: TherapyGroup, pseudonym: str, chooser: User) -> str:
     """The name ``chooser`` will have in ``group``: cleaned, checked by the rules for names
-    and free in the group."""
+    (one that sounds official only for staff) and free in the group."""
     name = clean_text(pseudonym)
     try:
         validate_display_name(name)
+        validate_chosen_name(name, chooser=chooser)
     except ValidationError as error:  # reuse its plain words
         raise ServiceError(" ".join(error.messages), code="pseudonym") from error
     taken = (
