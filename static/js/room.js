@@ -363,7 +363,7 @@
     }
 
     var meta = make("p", "msg__meta");
-    meta.appendChild(make("span", "msg__name", event.name));
+    meta.appendChild(make("bdi", "msg__name", event.name)); // people's words never reorder the line
     if (mine) {
       meta.appendChild(document.createTextNode(" "));
       meta.appendChild(make("span", "msg__you", "(you)"));
@@ -388,6 +388,7 @@
       item.appendChild(make("p", "msg__body msg__body--removed", "Removed by the facilitator"));
     } else {
       var body = make("p", "msg__body");
+      body.dir = "auto"; // its own direction, isolated from the rest of the page
       appendText(body, event.body);
       item.appendChild(body);
       addHideButton(item);
@@ -654,7 +655,7 @@
       names.set(person.participant, person.name);
       var item = make("li", "presence");
       item.setAttribute("data-participant", String(person.participant));
-      item.appendChild(make("span", "presence__name", person.name));
+      item.appendChild(make("bdi", "presence__name", person.name));
       var self = me !== null && person.participant === me;
       if (self) {
         item.appendChild(document.createTextNode(" "));

@@ -1,5 +1,5 @@
 """Messages and notices in the room: stored without hidden bidirectional controls, within
-their limits, bounded by the database too."""
+their limits, bounded by the database too; pages isolate people's words."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
@@ -67,3 +68,13 @@ def test_the_database_bounds_message_bodies_written_around_the_services(room):
     Message.objects.filter(pk=message.pk).update(body="x" * 2000)
     with pytest.raises(IntegrityError), transaction.atomic():
         Message.objects.filter(pk=message.pk).update(body="x" * 2001)
+
+
+def test_the_room_isolates_names_and_messages_so_old_controls_reorder_nothing(client, room):
+    _post(room["alice"], room["session"], "Hello")
+    client.force_login(room["bob"])
+
+    page = client.get(reverse("chat:room", args=[room["session"].pk])).content.decode()
+
+    assert '<p class="msg__body" dir="auto">' in page
+    assert '<bdi class="msg__name">' in page

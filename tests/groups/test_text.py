@@ -168,3 +168,14 @@ def test_text_stored_before_the_limits_is_cleaned_and_cut_to_fit(therapist, memb
     assert group.description == "d" * 999 + "…"
     assert GroupSession.objects.get(pk=session.pk).reschedule_reason == "moved"
     assert type(enrollment).objects.get(pk=enrollment.pk).pseudonym == "Quiet Otter"
+
+
+def test_pages_isolate_names_and_titles_from_the_words_around_them(client, therapist, member):
+    group = make_group(therapist)
+    make_member(group, member)
+    client.force_login(member)
+
+    page = client.get(reverse("groups:detail", args=[group.slug])).content.decode()
+
+    assert "Led by <bdi>Harbor Light</bdi>" in page
+    assert '<strong class="pseudonym"><bdi>Quiet Otter</bdi></strong>' in page

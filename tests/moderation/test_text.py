@@ -1,5 +1,5 @@
 """What reporters and reviewers write: within a limit said kindly, never cut, stored without
-hidden bidirectional controls, and bounded by the database too."""
+hidden bidirectional controls, bounded by the database too, and isolated where shown."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from accounts.exceptions import ServiceError
+from chat.models import Message
 from moderation import services
 from moderation.models import Report
 from tests.moderation.conftest import file_report
@@ -72,3 +73,17 @@ def test_the_database_bounds_report_notes_written_around_the_services(scene):
     Report.objects.filter(pk=report.pk).update(note="x" * 2000)
     with pytest.raises(IntegrityError), transaction.atomic():
         Report.objects.filter(pk=report.pk).update(note="x" * 2001)
+
+
+def test_the_review_page_isolates_words_stored_before_they_were_cleaned(client, scene, therapist):
+    """An override stored before this change may still be in a message: it reorders only
+    inside its own isolate, never the name or the words around it."""
+    Message.objects.filter(pk=scene["message"].pk).update(body=f"Look at {RLO}txt.exe")
+    report = file_report(scene, note="It looked like a file")
+    client.force_login(therapist)
+
+    page = client.get(reverse("moderation:report_detail", args=[report.pk])).content.decode()
+
+    assert f"<bdi>Look at {RLO}txt.exe</bdi>" in page
+    assert f"<bdi>{scene['message'].author.name}</bdi>" in page
+    assert '<blockquote class="panel" dir="auto"><p>It looked like a file</p></blockquote>' in page
