@@ -32,7 +32,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import migrations, models
 from django.db.models.functions import Length
 from django.db.models.lookups import LessThanOrEqual
 from django.utils.deconstruct import deconstructible
@@ -176,6 +176,10 @@ def clean_stored_text(model: type[models.Model], limits: dict[str, int | None]) 
     ``limits``, and cut what is longer than its limit (ending it with "…"). Return how many
     rows changed.
 
+    Cutting is what lets the length checks be added as ordinary, validated constraints: one
+    added NOT VALID would instead refuse every later update of an over-long row (PostgreSQL
+    checks the whole new row), archiving a group with a 100,000-character description, say.
+
     Only hidden characters go (spaces are left as they were written). A row whose cleaned
     name would now equal another person's (a unique constraint) is left as it was: pages
     isolate people's words, so its controls reorder nothing around it.
@@ -206,3 +210,16 @@ def clean_stored_text(model: type[models.Model], limits: dict[str, int | None]) 
         except IntegrityError:
             continue
     return changed
+
+
+def clean_stored_text_migration(
+    app_label: str, fields: dict[str, dict[str, int | None]]
+) -> migrations.RunPython:
+    """A data migration's step: ``clean_stored_text`` on each model of ``app_label`` named in
+    ``fields`` ({model: {field: its limit, or None when its column bounds it already}})."""
+
+    def forwards(apps: Any, schema_editor: Any) -> None:
+        for model, limits in fields.items():
+            clean_stored_text(apps.get_model(app_label, model), limits)
+
+    return migrations.RunPython(forwards, migrations.RunPython.noop)

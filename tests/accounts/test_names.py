@@ -111,14 +111,17 @@ def test_sign_up_stores_a_name_without_bidirectional_controls(client):
     assert User.objects.get(email=SIGNUP["email"]).display_name == "Quiet Otter 12"
 
 
+def _save_profile(client, person, display_name: str, time_zone: str = "Europe/London"):
+    client.force_login(person)
+    return client.post(
+        reverse("accounts:profile"),
+        {"display_name": display_name, "time_zone": time_zone, "country": ""},
+    )
+
+
 @pytest.mark.django_db
 def test_a_member_cannot_take_an_official_name_in_their_profile(client, member):
-    client.force_login(member)
-
-    response = client.post(
-        reverse("accounts:profile"),
-        {"display_name": "Facilitator Sam", "time_zone": "Europe/London", "country": ""},
-    )
+    response = _save_profile(client, member, "Facilitator Sam")
 
     assert response.status_code == 200
     assert OFFICIAL in html.unescape(response.content.decode())
@@ -132,12 +135,7 @@ def test_a_member_cannot_take_an_official_name_in_their_profile(client, member):
 @pytest.mark.django_db
 def test_staff_speak_for_hearth_so_their_names_may_say_so(client, staff_user):
     """The demo's "Sam from Hearth": staff change their time zone and keep their name."""
-    client.force_login(staff_user)
-
-    response = client.post(
-        reverse("accounts:profile"),
-        {"display_name": "Sam from Hearth", "time_zone": "Asia/Tokyo", "country": ""},
-    )
+    response = _save_profile(client, staff_user, "Sam from Hearth", time_zone="Asia/Tokyo")
 
     assert response.status_code == 302
     profile_update(actor=staff_user, display_name="Hearth Team", time_zone="UTC", country="")

@@ -3,35 +3,22 @@ their limits, bounded by the database too; pages isolate people's words."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.exceptions import ServiceError
 from chat.models import Message, Room
-from chat.selectors import room_access
-from chat.services import message_post, room_join, room_pin
+from chat.services import room_pin
+from tests.chat.test_room_page import say
 
 pytestmark = pytest.mark.django_db
 
 RLO, PDF = "\u202e", "\u202c"
 
 
-def _post(user, session, body):
-    now = timezone.now()
-    room_join(
-        access=room_access(user=user, session_id=session.pk, now=now),
-        channel_name=str(uuid.uuid4()),
-        now=now,
-    )
-    return message_post(actor=user, session_id=session.pk, body=body, client_id=uuid.uuid4())
-
-
 def test_a_message_is_stored_without_bidirectional_controls(room):
-    posted = _post(room["alice"], room["session"], f"Look at {RLO}gnp.exe{PDF}\r\nsecond line")
+    posted = say(room["alice"], room["session"], f"Look at {RLO}gnp.exe{PDF}\r\nsecond line")
 
     assert posted.message.body == "Look at gnp.exe\nsecond line"
     assert Message.objects.get().body == "Look at gnp.exe\nsecond line"
@@ -40,13 +27,13 @@ def test_a_message_is_stored_without_bidirectional_controls(room):
 @pytest.mark.parametrize("body", [f"{RLO}{PDF}", "\u200b\u2066 \u2069"])
 def test_a_message_of_hidden_characters_only_is_empty(room, body):
     with pytest.raises(ServiceError) as caught:
-        _post(room["alice"], room["session"], body)
+        say(room["alice"], room["session"], body)
     assert caught.value.code == "invalid_body"
 
 
 def test_a_message_with_a_nul_character_is_refused_as_not_plain_text(room):
     with pytest.raises(ServiceError) as caught:
-        _post(room["alice"], room["session"], "a\x00b")
+        say(room["alice"], room["session"], "a\x00b")
     assert caught.value.code == "invalid_body"
 
 
@@ -64,14 +51,14 @@ def test_a_pinned_notice_is_stored_clean_and_one_too_long_is_refused_with_its_le
 
 
 def test_the_database_bounds_message_bodies_written_around_the_services(room):
-    message = _post(room["alice"], room["session"], "Hello").message
+    message = say(room["alice"], room["session"], "Hello").message
     Message.objects.filter(pk=message.pk).update(body="x" * 2000)
     with pytest.raises(IntegrityError), transaction.atomic():
         Message.objects.filter(pk=message.pk).update(body="x" * 2001)
 
 
 def test_the_room_isolates_names_and_messages_so_old_controls_reorder_nothing(client, room):
-    _post(room["alice"], room["session"], "Hello")
+    say(room["alice"], room["session"], "Hello")
     client.force_login(room["bob"])
 
     page = client.get(reverse("chat:room", args=[room["session"].pk])).content.decode()

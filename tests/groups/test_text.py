@@ -4,6 +4,7 @@ cut, and stored without hidden bidirectional controls."""
 from __future__ import annotations
 
 import html
+from types import SimpleNamespace
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -14,6 +15,7 @@ from accounts.text import clean_stored_text
 from groups.models import GroupSession, TherapyGroup, Topic
 from groups.services import group_create, group_update
 from tests.factories import make_group, make_member, make_session
+from tests.groups import test_bad_input as bad_input
 
 pytestmark = pytest.mark.django_db
 
@@ -21,18 +23,8 @@ RLO, PDF = "\u202e", "\u202c"
 
 
 def group_fields(**changes: str) -> dict[str, str]:
-    return {
-        "title": "Evening circle",
-        "topic": str(Topic.objects.get(slug="anxiety").pk),
-        "kind": "support",
-        "description": "A calm place to talk.",
-        "agreement": "",
-        "capacity": "8",
-        "language": "en",
-        "time_zone": "Europe/London",
-        "transcript_retention_days": "30",
-        "is_listed": "on",
-    } | changes
+    """The group form as test_bad_input fills it in, with ``changes``."""
+    return bad_input.group_fields(SimpleNamespace()) | changes
 
 
 @pytest.mark.parametrize(
