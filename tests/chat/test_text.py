@@ -18,10 +18,10 @@ RLO, PDF = "\u202e", "\u202c"
 
 
 def test_a_message_is_stored_without_bidirectional_controls(room):
-    posted = say(room["alice"], room["session"], f"Look at {RLO}gnp.exe{PDF}\r\nsecond line")
+    posted = say(room["alice"], room["session"], f"Look at {RLO}gnp.exe{PDF}\r\n👩\u200d⚕️ ok")
 
-    assert posted.message.body == "Look at gnp.exe\nsecond line"
-    assert Message.objects.get().body == "Look at gnp.exe\nsecond line"
+    assert posted.message.body == "Look at gnp.exe\n👩\u200d⚕️ ok"  # the joiner stays
+    assert Message.objects.get().body == posted.message.body
 
 
 @pytest.mark.parametrize("body", [f"{RLO}{PDF}", "\u200b\u2066 \u2069"])

@@ -415,10 +415,12 @@ def test_a_session_file_is_404_to_someone_who_left_the_group(client, therapist, 
     assert _session_file(client, member, session.pk).status_code == 404
 
 
-def test_a_co_facilitator_and_an_invitee_download_the_session_file(client, therapist, member):
-    colleague = UserFactory(roles=[Role.THERAPIST])
-    add_totp(colleague)
-    group = make_group(therapist, is_closed=True, is_listed=False)
+def test_the_facilitators_and_an_invitee_download_the_session_file_and_a_therapist_not(
+    client, therapist, member
+):
+    colleague, stranger = UserFactory(roles=[Role.THERAPIST]), UserFactory(roles=[Role.THERAPIST])
+    add_totp(colleague), add_totp(stranger)
+    group = make_group(therapist, is_closed=True, is_listed=True)
     co_facilitator_add(actor=therapist, group=group, user=colleague)
     invitation_send(actor=therapist, group=group, email=member.email)
     session = make_session(group, days_ahead=3)
@@ -427,6 +429,7 @@ def test_a_co_facilitator_and_an_invitee_download_the_session_file(client, thera
         response = _session_file(client, person, session.pk)
         assert response.status_code == 200, person
         assert b"BEGIN:VCALENDAR" in response.content
+    assert _session_file(client, stranger, session.pk).status_code == 404
 
 
 def test_the_group_page_offers_session_files_only_to_those_who_take_part(
@@ -444,6 +447,7 @@ def test_the_group_page_offers_session_files_only_to_those_who_take_part(
 
 
 def test_the_feed_holds_only_groups_the_person_takes_part_in(client, therapist, member):
+    """It already did: this pins it (the waiting list and invitations are not taking part)."""
     mine = make_group(therapist, title="Mine")
     full = make_group(therapist, title="Full", capacity=2)
     invited_to = make_group(therapist, title="Invited", is_closed=True, is_listed=False)
