@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -31,6 +30,7 @@ from urllib.parse import parse_qs
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 
@@ -62,7 +62,7 @@ logger = logging.getLogger(__name__)
 # socket's queries, and a sender at 50 messages a second waited seconds for its ack while the
 # CPU idled. Each call is self-contained (its own transaction, no state kept in the thread), so
 # any thread may run it; a socket still makes one call at a time, in order.
-DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
+DB_THREADS = settings.CHAT_DB_THREADS
 _db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="room-db")
 _publishing: set[asyncio.Task[None]] = set()  # broadcasts of calls whose caller went away
 

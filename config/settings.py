@@ -122,14 +122,50 @@ TEMPLATES = [
 # PostgreSQL everywhere. With no DATABASE_URL, the server `make run` and `make test` start
 # themselves under var/postgres (config/localdb.py); with one, that server instead.
 DATABASE_URL = os.environ.get("DATABASE_URL", "") or localdb.database_url()
+# CONN_MAX_AGE is 0 because connections come from a pool (below), which Django requires. The
+# health check is the pool's: a connection is tried (an empty query) each time it is lent, so
+# one the server dropped while it sat in the pool never fails a page.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Hearth runs on PostgreSQL: DATABASE_URL must be postgres://...")
 # PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
 # compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# The room's own database threads in each server process (chat.consumers): each keeps one
+# connection while its room is busy.
+CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
+# Pooled connections (psycopg's pool, one per process). Under ASGI, asgiref runs each request
+# in a thread made for it, so a connection kept per thread (CONN_MAX_AGE) served one request
+# and was thrown away: a new PostgreSQL backend (a fork, about 6 ms) for every page. A
+# request now borrows a connection and gives it back when it ends.
+# - max_size: what one process may hold at once. The request threads are not a fixed pool
+#   (ASGI_THREADS sizes daphne's default executor, which runs no views), so the pool is what
+#   bounds the database work of pages: every room thread, Channels' one thread (socket
+#   logins) and 11 pages at a time, 20 by default. Keep the sum over every process (web
+#   processes x max_size, plus one per Celery worker child) under PostgreSQL's
+#   max_connections (100 by default).
+# - min_size: one, kept open when the process is quiet; the pool grows on demand. A Celery
+#   prefork child's pool lives for one task (Celery closes it around each), so more would
+#   open connections no task uses.
+# - timeout: a request waits this long for a connection, then fails (a 500). Long enough for
+#   a burst (a page holds one for tens of milliseconds), short enough that an overloaded
+#   process sheds requests, and an unreachable database fails a page, well before a person
+#   or a proxy gives up.
+# - max_idle: a connection nobody needed for a minute is closed (one a minute), so a burst's
+#   extra connections go back to PostgreSQL in a few minutes.
+DATABASES["default"]["OPTIONS"]["pool"] = {
+    "min_size": int(os.environ.get("DATABASE_POOL_MIN", 1)),
+    "max_size": int(os.environ.get("DATABASE_POOL_MAX", CHAT_DB_THREADS + 12)),
+    "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", 5)),
+    "max_idle": 60,
+}
+if DATABASES["default"]["OPTIONS"]["pool"]["max_size"] <= CHAT_DB_THREADS + 1:
+    raise ImproperlyConfigured(
+        "DATABASE_POOL_MAX must be more than CHAT_DB_THREADS + 1, or the room's threads and "
+        "Channels' can hold every connection and leave pages none."
+    )
 # The role the running application connects as: rows only, no table of its own, never the
 # audit log's UPDATE, DELETE or TRUNCATE (granted after every migrate: config/database.py).
 DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", localdb.APP_ROLE)
@@ -434,5 +470,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # psycopg's pool logs every connection lent and returned at INFO; its warnings (a broken
+    # connection discarded) stay.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "psycopg.pool": {"level": "WARNING"}},
 }
