@@ -64,6 +64,11 @@ logger = logging.getLogger(__name__)
 # any thread may run it; a socket still makes one call at a time, in order.
 DB_THREADS = settings.CHAT_DB_THREADS
 _db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="room-db")
+# Each of those threads keeps the connection it borrowed from the connection pool between
+# calls, and gives it back after this long: borrowing for every call would cost each call the
+# pool's check (a round trip: the health check this module exists to avoid), and giving it
+# back from time to time lets the pool retire old connections (its ``max_lifetime``).
+DB_CONNECTION_KEEP_SECONDS = 60
 _publishing: set[asyncio.Task[None]] = set()  # broadcasts of calls whose caller went away
 
 
@@ -131,21 +136,27 @@ def _publish_when_done(work: asyncio.Future[Any]) -> None:
 def _connections_tidy() -> None:
     """What ``close_old_connections`` does around each request, without its health check.
 
-    That check is a ``SELECT 1`` before the first query of every call: a round trip and a
-    transaction more for each message. Here a connection is closed (and opened again by the
-    next query) when an error has made it doubtful, when it is older than ``CONN_MAX_AGE``, or
-    when it was left outside autocommit. A connection the server dropped fails one call, which
-    marks it; the thread's next call starts afresh.
+    That check (the pool's, when it lends a connection) is a round trip before the first query
+    of every call: one more for each message. Here the thread keeps its connection, and gives
+    it back to the pool (the next query borrows one again) when an error has made it doubtful,
+    when it was left outside autocommit, or ``DB_CONNECTION_KEEP_SECONDS`` after it was
+    borrowed. A connection the server dropped fails one call, which marks it; the pool
+    discards it, and the thread's next call starts afresh.
     """
     for connection in connections.all(initialized_only=True):
         if connection.connection is None:
             continue
+        # close_at is when Django itself would give the connection back: when it was
+        # borrowed, since CONN_MAX_AGE is 0 with a pool.
         if (
             connection.errors_occurred
             or connection.get_autocommit() != connection.settings_dict["AUTOCOMMIT"]
-            or (connection.close_at is not None and time.monotonic() >= connection.close_at)
+            or (
+                connection.close_at is not None
+                and time.monotonic() >= connection.close_at + DB_CONNECTION_KEEP_SECONDS
+            )
         ):
-            connection.close_if_unusable_or_obsolete()
+            connection.close()
 
 
 # Joins and leaves within this long share one presence broadcast: one per join, while a room
@@ -197,8 +208,9 @@ async def shared_read(key: tuple[Any, ...], func: Callable[..., Any], **kwargs: 
 
 
 def db_pool_close_connections() -> None:
-    """Close the database connections the pool's threads keep open (so that, for example, a
-    test database can be dropped). Blocks until every thread of the pool has done it."""
+    """Give back the database connections the room's threads keep (to the connection pool,
+    which closes them when it is closed: so that, for example, a test database can be
+    dropped). Blocks until every thread has done it."""
     threads = len(_db_pool._threads)
     if not threads:
         return
