@@ -1,5 +1,5 @@
-"""The room's database threads: connections kept without a health check per call, and the
-broadcasts of a call published by the event loop that awaited it."""
+"""The room's database threads: connections borrowed from the pool and kept without a health
+check per call, and the broadcasts of a call published by the event loop that awaited it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,40 @@ def test_a_thread_whose_connection_the_server_dropped_fails_one_call_then_recove
         assert not ok and isinstance(error, OperationalError)
         ok, fresh, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
         assert ok and fresh != first
+    finally:
+        thread.submit(connections.close_all).result()
+        thread.shutdown()
+
+
+def thread_holds_a_connection() -> bool:
+    return connection.connection is not None
+
+
+def test_a_thread_borrows_from_the_connection_pool_once_not_for_every_call():
+    thread = ThreadPoolExecutor(max_workers=1)
+    try:
+        thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        borrowed = connection.pool.get_stats()["requests_num"]
+        for _ in range(5):
+            ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+            assert ok
+        assert connection.pool.get_stats()["requests_num"] == borrowed
+        assert thread.submit(thread_holds_a_connection).result()
+    finally:
+        thread.submit(connections.close_all).result()
+        thread.shutdown()
+
+
+def test_a_thread_gives_its_connection_back_to_the_pool_after_a_while(monkeypatch):
+    thread = ThreadPoolExecutor(max_workers=1)
+    try:
+        ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        assert ok and thread.submit(thread_holds_a_connection).result()
+        # A minute later (here: at once), the next call gives it back after its work.
+        monkeypatch.setattr(consumers, "DB_CONNECTION_KEEP_SECONDS", 0)
+        ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        assert ok
+        assert not thread.submit(thread_holds_a_connection).result()
     finally:
         thread.submit(connections.close_all).result()
         thread.shutdown()
