@@ -1,0 +1,107 @@
+"""Pooled database connections: under daphne a page borrows a connection from the process's
+pool and gives it back, so steady traffic opens no PostgreSQL backend per request.
+
+Without the pool every request ran in a thread of its own and opened a connection of its own
+(1.04 new backends a request, about 6 ms each), whatever CONN_MAX_AGE said.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from django.db import connection
+
+from tests.chat.test_processes import free_port, start_daphne
+from tests.e2e.conftest import SERVER_APP_NAME, wait_for_other_connections_to_close
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+POOL_MAX = 4
+REQUESTS = 50
+
+
+def backends_started() -> int:
+    """How many client backends the test database has ever had (``pg_stat_database``'s
+    ``sessions``), as far as the backends have reported it: each reports its own start once its
+    first transaction is over, or when it ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def backends_started_once_reported(*, at_least: int = 0) -> int:
+    """``backends_started()`` once it has reached ``at_least`` and stopped moving."""
+    deadline = time.monotonic() + 15
+    count, still_since = backends_started(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = backends_started()
+        if now != count:
+            count, still_since = now, time.monotonic()
+        elif count >= at_least and time.monotonic() - still_since >= 1.5:
+            break
+    return count
+
+
+def server_connections() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [SERVER_APP_NAME]
+        )
+        return cursor.fetchone()[0]
+
+
+def get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        response.read()
+        return response.status
+
+
+@pytest.fixture
+def server_url():
+    """daphne on the test database, its pool capped at POOL_MAX connections."""
+    port = free_port()
+    server = start_daphne(port, DATABASE_POOL_MAX=str(POOL_MAX), CHAT_DB_THREADS="2")
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=10)
+    wait_for_other_connections_to_close()
+
+
+def test_the_count_of_backends_started_sees_a_new_connection():
+    """The measure below can fail: one more connection moves it."""
+    before = backends_started_once_reported()
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        password=settings["PASSWORD"] or None,
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+    ) as other:
+        other.execute("SELECT 1")
+    assert backends_started_once_reported(at_least=before + 1) >= before + 1
+
+
+def test_pages_borrow_pooled_connections_instead_of_opening_one_each(server_url):
+    before = backends_started_once_reported()
+
+    statuses = [get(f"{server_url}/groups/") for _ in range(REQUESTS)]
+    assert statuses == [200] * REQUESTS
+    one_at_a_time = backends_started_once_reported() - before
+    # The pool opened its first connection or two and lent them out again for every request.
+    assert 1 <= one_at_a_time <= POOL_MAX, f"{one_at_a_time} backends for {REQUESTS} requests"
+    # ... and keeps them for the next request.
+    assert 1 <= server_connections() <= POOL_MAX
+
+    # More requests at once than the pool has connections: they wait their turn for one.
+    with ThreadPoolExecutor(max_workers=2 * POOL_MAX) as clients:
+        statuses = list(clients.map(get, [f"{server_url}/groups/"] * REQUESTS))
+    assert statuses == [200] * REQUESTS
+    in_all = backends_started_once_reported() - before
+    assert in_all <= POOL_MAX, f"{in_all} backends for {2 * REQUESTS} requests"
