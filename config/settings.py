@@ -146,17 +146,18 @@ CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
 #   logins) and 11 pages at a time, 20 by default. Keep the sum over every process (web
 #   processes x max_size, plus one per Celery worker child) under PostgreSQL's
 #   max_connections (100 by default).
-# - min_size: one, kept open when the process is quiet; the pool grows on demand. A Celery
-#   prefork child's pool lives for one task (Celery closes it around each), so more would
-#   open connections no task uses.
+# - min_size: none. The pool opens a connection when one is wanted and none is free, and
+#   closes the extra ones as traffic falls (max_idle). With one or more, opening the pool
+#   races its first borrower and opens a connection more: a Celery prefork child, whose pool
+#   lives for one task (Celery closes it around each), opened two per task, not one.
 # - timeout: a request waits this long for a connection, then fails (a 500). Long enough for
 #   a burst (a page holds one for tens of milliseconds), short enough that an overloaded
 #   process sheds requests, and an unreachable database fails a page, well before a person
 #   or a proxy gives up.
-# - max_idle: a connection nobody needed for a minute is closed (one a minute), so a burst's
-#   extra connections go back to PostgreSQL in a few minutes.
+# - max_idle: while the pool had a connection nobody needed for a whole minute, it closes
+#   one (one a minute), so a burst's extra connections go back to PostgreSQL in minutes.
 DATABASES["default"]["OPTIONS"]["pool"] = {
-    "min_size": int(os.environ.get("DATABASE_POOL_MIN", 1)),
+    "min_size": int(os.environ.get("DATABASE_POOL_MIN", 0)),
     "max_size": int(os.environ.get("DATABASE_POOL_MAX", CHAT_DB_THREADS + 12)),
     "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", 5)),
     "max_idle": 60,
