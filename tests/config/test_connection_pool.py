@@ -13,12 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
 from tests.chat.test_processes import free_port, start_daphne
+from tests.conftest import settings_for
 from tests.e2e.conftest import SERVER_APP_NAME, wait_for_other_connections_to_close
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+on_the_test_database = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 POOL_MAX = 4
 REQUESTS = 50
@@ -73,6 +75,12 @@ def server_url():
     wait_for_other_connections_to_close()
 
 
+def test_a_pool_the_rooms_threads_could_empty_is_refused():
+    with pytest.raises(ImproperlyConfigured, match="DATABASE_POOL_MAX"):
+        settings_for(CHAT_DB_THREADS="8", DATABASE_POOL_MAX="9")
+
+
+@on_the_test_database
 def test_the_count_of_backends_started_sees_a_new_connection():
     """The measure below can fail: one more connection moves it."""
     before = backends_started_once_reported()
@@ -88,13 +96,14 @@ def test_the_count_of_backends_started_sees_a_new_connection():
     assert backends_started_once_reported(at_least=before + 1) >= before + 1
 
 
+@on_the_test_database
 def test_pages_borrow_pooled_connections_instead_of_opening_one_each(server_url):
     before = backends_started_once_reported()
 
     statuses = [get(f"{server_url}/groups/") for _ in range(REQUESTS)]
     assert statuses == [200] * REQUESTS
     one_at_a_time = backends_started_once_reported() - before
-    # The pool opened its first connection or two and lent them out again for every request.
+    # The pool opened a connection (or two) and lent it out again for every request.
     assert 1 <= one_at_a_time <= POOL_MAX, f"{one_at_a_time} backends for {REQUESTS} requests"
     # ... and keeps them for the next request.
     assert 1 <= server_connections() <= POOL_MAX
