@@ -151,7 +151,7 @@ CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
 #   races its first borrower and opens a connection more: a Celery prefork child, whose pool
 #   lives for one task (Celery closes it around each), opened two per task, not one.
 # - timeout: a request waits this long for a connection, then fails (a 500). Long enough for
-#   a burst (a page holds one for tens of milliseconds), short enough that an overloaded
+#   a burst (a page holds one for well under a second), short enough that an overloaded
 #   process sheds requests, and an unreachable database fails a page, well before a person
 #   or a proxy gives up.
 # - max_idle: while the pool had a connection nobody needed for a whole minute, it closes
