@@ -61,7 +61,9 @@ def release_database(name: str, *, keep: bool) -> None:
     if "django" in sys.modules:
         from django.db import connections
 
-        connections.close_all()
+        connections.close_all()  # gives them back to the pool, which still holds them open
+        for connection in connections.all(initialized_only=True):
+            connection.close_pool()
     if keep:
         print(f"Kept the {name} database ({PG_SERVER}/{name}).")
     else:
