@@ -72,6 +72,7 @@ def server_url():
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=10)
+    server.stderr.close()
     wait_for_other_connections_to_close()
 
 
