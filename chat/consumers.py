@@ -133,6 +133,20 @@ def _publish_when_done(work: asyncio.Future[Any]) -> None:
     task.add_done_callback(_publishing.discard)
 
 
+def db_threads_release(seconds: float = 10) -> None:
+    """Have every room database thread give its connection back to the pool now (a thread
+    keeps one between calls): before a database is dropped, as the test suite's end does."""
+    threads = _db_pool._max_workers
+    everyone = threading.Barrier(threads, timeout=seconds)
+
+    def release() -> None:
+        connections.close_all()
+        everyone.wait()  # each thread takes exactly one of these jobs
+
+    for done in [_db_pool.submit(release) for _ in range(threads)]:
+        done.result(timeout=seconds)
+
+
 def _connections_tidy() -> None:
     """What ``close_old_connections`` does around each request, without its health check.
 

@@ -69,6 +69,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _room_threads_let_go_before_the_test_database_goes(django_db_setup, django_db_blocker):
+    """The room's database threads keep a borrowed connection between calls; the test
+    database cannot be dropped while one does."""
+    yield
+    from chat.consumers import db_threads_release
+
+    with django_db_blocker.unblock():
+        db_threads_release()
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _celery_runs_tasks_in_process():
     """Tasks run where they are enqueued (after commit), so tests see their effects.
 
