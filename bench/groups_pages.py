@@ -6,7 +6,8 @@ page against ``/ping/`` (a view that touches no database) served by the same ser
 same run. The machine is shared, so the ratios are the result; absolute figures only give
 the scale. Run from the repository root::
 
-    .venv/bin/python bench/groups_pages.py [--seconds 8] [--rounds 3] [--keep] [--no-write]
+    .venv/bin/python bench/groups_pages.py [--seconds 8] [--rounds 3] [--groups 10000]
+        [--pages directory,directory-client] [--database hearth_bench] [--keep] [--no-write]
 """
 
 from __future__ import annotations
@@ -45,17 +46,18 @@ from common import (  # bench/ is first on sys.path: the benchmarks run as scrip
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 DAPHNE = str(Path(PYTHON).with_name("daphne"))
-SECTION = "## Group pages (10,000 groups, 100,000 sessions, 200,000 enrollments)"
 
 DB_NAME = "hearth_bench"
-DATABASE_URL = f"{PG_SERVER}/{DB_NAME}"
 REDIS_URL = "redis://127.0.0.1:6379/2"
 
 GROUPS = 10_000
 SESSIONS_PER_GROUP = 10
 ENROLLMENTS_PER_GROUP = 20
-FACILITATORS = 200
-CLIENTS = 20_000
+# Every facilitator leads GROUPS_PER_FACILITATOR groups and there are two clients per group,
+# whatever the number of groups: a smaller data set has the same shape (each group meets as
+# often, each client is in ten groups), only fewer of everything.
+GROUPS_PER_FACILITATOR = 50
+CLIENTS_PER_GROUP = 2
 VIEWER_GROUPS = 20
 # Seats per group, in turn: the first two are full with a waiting list, the third exactly
 # full, the last two have free places (so the "free places" filter keeps two groups in five).
@@ -69,13 +71,22 @@ LANGUAGE_CYCLE = ("en", "en", "en", "en", "es", "fr", "de", "nl")
 @dataclass
 class Personas:
     viewer: Any  # a client in VIEWER_GROUPS groups
-    facilitator: Any  # a therapist with two-step login who leads GROUPS / FACILITATORS groups
+    facilitator: Any  # a therapist with two-step login who leads GROUPS_PER_FACILITATOR groups
     viewer_group_slug: str
     managed_group_slug: str
 
 
-def load(now: datetime) -> Personas:
-    """Load the data set through the ORM; returns the people the pages are measured as."""
+def section_title(groups: int) -> str:
+    """The heading of this benchmark's section of the doc: one section per data size."""
+    return (
+        f"## Group pages ({groups:,} groups, {groups * SESSIONS_PER_GROUP:,} sessions, "
+        f"{groups * ENROLLMENTS_PER_GROUP:,} enrollments)"
+    )
+
+
+def load(now: datetime, groups_count: int = GROUPS) -> Personas:
+    """Load ``groups_count`` groups (a multiple of GROUPS_PER_FACILITATOR and of VIEWER_GROUPS)
+    and everything around them through the ORM; returns the people the pages are measured as."""
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django.contrib.auth.models import Group as RoleGroup
     from django.contrib.auth.models import Permission
@@ -95,17 +106,20 @@ def load(now: datetime) -> Personas:
     def person(email: str, name: str) -> User:
         return User(email=email, display_name=name, password="!", time_zone="Europe/London")
 
+    facilitator_count = groups_count // GROUPS_PER_FACILITATOR
+    client_count = groups_count * CLIENTS_PER_GROUP
+
     with transaction.atomic():
         facilitators = insert(
             User,
             (
                 person(f"facilitator{i}@bench.hearth.example", f"Facilitator {i}")
-                for i in range(FACILITATORS)
+                for i in range(facilitator_count)
             ),
         )
         clients = insert(
             User,
-            (person(f"client{i}@bench.hearth.example", f"Member {i}") for i in range(CLIENTS)),
+            (person(f"client{i}@bench.hearth.example", f"Member {i}") for i in range(client_count)),
         )
         viewer = User.objects.create(
             email="viewer@bench.hearth.example",
@@ -133,7 +147,7 @@ def load(now: datetime) -> Personas:
                     "more than we advise, and nobody has to speak until they are ready. "
                     f"This is group number {i}, kept here so that each description differs."
                 ),
-                facilitator_id=facilitators[i % FACILITATORS].pk,
+                facilitator_id=facilitators[i % facilitator_count].pk,
                 capacity=CAPACITIES[i % len(CAPACITIES)],
                 language=LANGUAGE_CYCLE[i % len(LANGUAGE_CYCLE)],
                 is_listed=i % 8 != 5,
@@ -141,19 +155,19 @@ def load(now: datetime) -> Personas:
                 time_zone="Europe/London",
             )
 
-        groups = insert(TherapyGroup, (group(i) for i in range(GROUPS)))
+        groups = insert(TherapyGroup, (group(i) for i in range(groups_count)))
 
-        # Facilitator f leads groups f, f + 200, f + 400, …; their k-th session starts 2k
-        # hours after ``base`` and lasts an hour, so no two of their live sessions overlap
-        # (PostgreSQL's session_no_overlap_per_facilitator refuses that). Session j of the
-        # m-th group is k = j * 50 + m: each group meets about every four days, from three
-        # days ago to about 39 days ahead.
+        # Facilitator f of F (200 with 10,000 groups) leads groups f, f + F, f + 2F, …; their
+        # k-th session starts 2k hours after ``base`` and lasts an hour, so no two of their
+        # live sessions overlap (PostgreSQL's session_no_overlap_per_facilitator refuses that).
+        # Session j of the m-th group is k = j * 50 + m: each group meets about every four
+        # days, from three days ago to about 39 days ahead.
         base = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
-        per_facilitator = GROUPS // FACILITATORS
+        per_facilitator = GROUPS_PER_FACILITATOR
 
         def sessions() -> Iterator[GroupSession]:
             for i, g in enumerate(groups):
-                f, m = i % FACILITATORS, i // FACILITATORS
+                f, m = i % facilitator_count, i // facilitator_count
                 for j in range(SESSIONS_PER_GROUP):
                     starts = base + timedelta(hours=2 * (j * per_facilitator + m) + f % 2)
                     cancelled = (i * SESSIONS_PER_GROUP + j) % 20 == 7
@@ -168,14 +182,16 @@ def load(now: datetime) -> Personas:
 
         insert(GroupSession, sessions())
 
-        # Slot s of group g holds client (s * 1000 + g) % 20000: distinct within a group, and
-        # every client ends up in ten groups. The viewer takes slot 0 of VIEWER_GROUPS groups.
-        viewer_groups = set(range(0, GROUPS, GROUPS // VIEWER_GROUPS))
+        # Slot s of group g holds client (s * stride + g) % clients (stride 1,000 of 20,000
+        # clients with 10,000 groups): distinct within a group, and every client ends up in
+        # ten groups. The viewer takes slot 0 of VIEWER_GROUPS groups.
+        viewer_groups = set(range(0, groups_count, groups_count // VIEWER_GROUPS))
+        stride = client_count // ENROLLMENTS_PER_GROUP
 
         def enrollments() -> Iterator[Enrollment]:
             for i, g in enumerate(groups):
                 for s in range(ENROLLMENTS_PER_GROUP):
-                    u = (s * 1000 + i) % CLIENTS
+                    u = (s * stride + i) % client_count
                     who, name = (
                         (viewer, "Member viewer")
                         if s == 0 and i in viewer_groups
@@ -227,7 +243,7 @@ def load(now: datetime) -> Personas:
         viewer=viewer,
         facilitator=lead,
         viewer_group_slug=viewer_group.slug,
-        managed_group_slug=groups[FACILITATORS].slug,  # lead's second group
+        managed_group_slug=groups[facilitator_count].slug,  # lead's second group
     )
 
 
@@ -316,6 +332,7 @@ def stop(server: subprocess.Popen[bytes] | None) -> None:
 
 @dataclass
 class Page:
+    key: str  # what --pages selects it by
     label: str
     path: str
     cookies: list[str] = field(default_factory=list)  # one per worker; none when anonymous
@@ -422,12 +439,14 @@ def table(pages: list[Page]) -> str:
 # --- The report --------------------------------------------------------------------------------
 
 
-def section(*, command: str, result: str, sizes: dict[str, int], cores: int, settings: str) -> str:
+def section(
+    *, title: str, command: str, result: str, sizes: dict[str, int], cores: int, settings: str
+) -> str:
     loaded = (
         f"Data loaded: {sizes['groups']:,} groups, {sizes['sessions']:,} sessions, "
         f"{sizes['enrollments']:,} enrollments, {sizes['people']:,} people. {settings}"
     )
-    return f"""{SECTION}
+    return f"""{title}
 
 {measured_on(command=command, cores=cores)}
 
@@ -452,21 +471,61 @@ the scale, not to be compared across runs.
 
 # --- Main --------------------------------------------------------------------------------------
 
+PAGE_KEYS = (
+    "directory",
+    "directory-client",
+    "directory-filtered",
+    "group",
+    "schedule",
+    "facilitate",
+    "manage",
+)
+
+
+def page_keys(text: str) -> list[str]:
+    keys = [key.strip() for key in text.split(",") if key.strip()]
+    unknown = sorted(set(keys) - set(PAGE_KEYS))
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(
+            f"unknown page {', '.join(unknown) or '(none)'}; choose from {', '.join(PAGE_KEYS)}"
+        )
+    return keys
+
+
+def group_count(text: str) -> int:
+    n = int(text)
+    step = GROUPS_PER_FACILITATOR * VIEWER_GROUPS
+    if n < step or n % step:
+        raise argparse.ArgumentTypeError(f"the number of groups must be a multiple of {step}")
+    return n
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="per page and round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=4, help="concurrent connections")
-    parser.add_argument("--keep", action="store_true", help=f"leave the {DB_NAME} database")
+    parser.add_argument(
+        "--groups", type=group_count, default=GROUPS, help="groups to load (a multiple of 1000)"
+    )
+    parser.add_argument(
+        "--pages",
+        type=page_keys,
+        default=list(PAGE_KEYS),
+        help=f"pages to measure beside /ping/, comma-separated: {','.join(PAGE_KEYS)}",
+    )
+    parser.add_argument("--database", default=DB_NAME, help="the database to create, use and drop")
+    parser.add_argument("--keep", action="store_true", help="leave the database in place")
     parser.add_argument("--no-write", action="store_true", help="do not update the doc")
     args = parser.parse_args()
+    if set(args.pages) != set(PAGE_KEYS) and not args.no_write:
+        parser.error("--pages needs --no-write: the doc's section lists every page")
 
     secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(50))
     work = Path(tempfile.mkdtemp(prefix="hearth-bench-"))
     env = {
         **os.environ,
-        "DATABASE_URL": DATABASE_URL,
+        "DATABASE_URL": f"{PG_SERVER}/{args.database}",
         "REDIS_URL": REDIS_URL,
         "DEBUG": "0",
         "SECRET_KEY": secret,
@@ -482,11 +541,11 @@ def main() -> None:
 
     server: subprocess.Popen[bytes] | None = None
     try:
-        create_database(DB_NAME, env)
+        create_database(args.database, env)
 
         print("Loading the data …")
         began = time.monotonic()
-        personas = load(datetime.now(UTC))
+        personas = load(datetime.now(UTC), args.groups)
         analyze()
         sizes = counts()
         print(
@@ -507,25 +566,37 @@ def main() -> None:
         print(f"Starting daphne on 127.0.0.1:{port} …")
         server = start_daphne(env, port, work / "daphne.log")
 
-        pages = [
-            Page("`/ping/` (baseline)", "/ping/"),
-            Page("`/groups/` anonymous", "/groups/"),
-            Page("`/groups/` as a client", "/groups/", as_viewer),
+        every_page = [
+            Page("directory", "`/groups/` anonymous", "/groups/"),
+            Page("directory-client", "`/groups/` as a client", "/groups/", as_viewer),
             Page(
+                "directory-filtered",
                 "`/groups/?weekday=3&time_of_day=evening&seats=on` as a client",
                 "/groups/?weekday=3&time_of_day=evening&seats=on",
                 as_viewer,
             ),
             Page(
-                "`/groups/<slug>/` as a member", f"/groups/{personas.viewer_group_slug}/", as_viewer
+                "group",
+                "`/groups/<slug>/` as a member",
+                f"/groups/{personas.viewer_group_slug}/",
+                as_viewer,
             ),
-            Page("`/schedule/` as a client in 20 groups", "/schedule/", as_viewer),
-            Page("`/facilitate/` as a facilitator of 50 groups", "/facilitate/", as_lead),
+            Page("schedule", "`/schedule/` as a client in 20 groups", "/schedule/", as_viewer),
             Page(
+                "facilitate",
+                "`/facilitate/` as a facilitator of 50 groups",
+                "/facilitate/",
+                as_lead,
+            ),
+            Page(
+                "manage",
                 "`/groups/<slug>/manage/` as its facilitator",
                 f"/groups/{personas.managed_group_slug}/manage/",
                 as_lead,
             ),
+        ]
+        pages = [Page("ping", "`/ping/` (baseline)", "/ping/")] + [
+            page for page in every_page if page.key in args.pages
         ]
         print(
             f"Measuring {len(pages)} pages: {args.rounds} rounds of {args.seconds:g} s each, "
@@ -553,16 +624,22 @@ def main() -> None:
             "50 and is a therapist with two-step login."
         )
         if not args.no_write:
+            title = section_title(args.groups)
             write_section(
-                SECTION,
+                title,
                 section(
-                    command=command, result=result, sizes=sizes, cores=cores, settings=settings
+                    title=title,
+                    command=command,
+                    result=result,
+                    sizes=sizes,
+                    cores=cores,
+                    settings=settings,
                 ),
             )
             print(f"\nWrote {DOC.relative_to(ROOT)}.")
     finally:
         stop(server)
-        release_database(DB_NAME, keep=args.keep)
+        release_database(args.database, keep=args.keep)
         shutil.rmtree(work, ignore_errors=True)
 
 
