@@ -158,6 +158,22 @@ class SessionSeries(models.Model):
         return f"{self.rule} from {self.first_date} {self.start_time:%H:%M} ({self.time_zone})"
 
 
+class GroupSessionQuerySet(models.QuerySet["GroupSession"]):
+    def not_over(self, now: datetime) -> GroupSessionQuerySet:
+        """Sessions that have not ended. The bound on the start lets the (group, starts_at) and
+        starts_at indexes skip the whole past instead of walking it to test each end."""
+        return self.filter(ends_at__gt=now, starts_at__gt=now - LONGEST_RUN)
+
+    def upcoming(self, now: datetime) -> GroupSessionQuerySet:
+        """Sessions still to come or under way: not cancelled, not ended, not closed early. A
+        group's first of these by start is its next session."""
+        return (
+            self.not_over(now)
+            .filter(cancelled_at__isnull=True)
+            .filter(models.Q(closed_at__isnull=True) | models.Q(closed_at__gt=now))
+        )
+
+
 class GroupSession(models.Model):
     """One meeting of a group. Its status is derived from facts and the clock, never stored."""
 
@@ -196,6 +212,8 @@ class GroupSession(models.Model):
         null=True, blank=True, help_text="When the facilitator used the session's one extension."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = GroupSessionQuerySet.as_manager()
 
     class Meta:
         ordering = ["starts_at"]

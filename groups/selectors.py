@@ -23,7 +23,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from groups import rights
-from groups.models import LONGEST_RUN, Enrollment, GroupSession, Invitation, TherapyGroup
+from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
 
@@ -79,16 +79,8 @@ def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
     ).annotate(seats_left=F("capacity") - F("active_count"))
 
 
-def _not_over(now: datetime) -> Q:
-    """Sessions that have not ended. The bound on the start lets the (group, starts_at) and
-    starts_at indexes skip the whole past instead of walking it to test each end."""
-    return Q(ends_at__gt=now, starts_at__gt=now - LONGEST_RUN)
-
-
 def _upcoming(now: datetime) -> QuerySet[GroupSession]:
-    return GroupSession.objects.filter(_not_over(now), cancelled_at__isnull=True).filter(
-        Q(closed_at__isnull=True) | Q(closed_at__gt=now)
-    )
+    return GroupSession.objects.upcoming(now)
 
 
 def _with_next_session(groups: QuerySet[TherapyGroup], now: datetime) -> QuerySet[TherapyGroup]:
@@ -258,8 +250,8 @@ def my_schedule(*, user: User) -> QuerySet[GroupSession]:
     or facilitates. Everything further ahead is in the calendar feed."""
     now = timezone.now()
     return (
-        GroupSession.objects.filter(
-            _not_over(now),
+        GroupSession.objects.not_over(now)
+        .filter(
             group_id__in=_my_group_ids(user),
             starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
         )
@@ -324,8 +316,8 @@ def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> Query
     now = timezone.now()
     facilitates = rights.groups_with_right(user=user, right=rights.FACILITATE)
     return (
-        GroupSession.objects.filter(
-            _not_over(now),
+        GroupSession.objects.not_over(now)
+        .filter(
             group_id__in=facilitates,
             starts_at__lt=now + timedelta(days=days),
         )
