@@ -298,6 +298,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "groups.tasks.announce_opening_rooms",
         "schedule": timedelta(minutes=1),
     },
+    "groups.advance_next_sessions": {
+        "task": "groups.tasks.advance_next_sessions",
+        "schedule": timedelta(minutes=1),
+    },
     "chat.close_ended_sessions": {
         "task": "chat.tasks.close_ended_sessions",
         "schedule": timedelta(minutes=1),

@@ -92,6 +92,19 @@ class TherapyGroup(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # What the directory sorts and filters on, kept on the row so that its first page reads
+    # twenty rows in index order instead of working out every group's next session. Written
+    # by the services that change sessions or places, with this row locked (see
+    # groups.services.listing). The next session is the first by start of those not
+    # cancelled and not over (one under way counts until it closes). The clock makes it stale
+    # without any write, once it closes: readers work it out again for a row whose
+    # ``next_session_closes_at`` has passed, and the ``groups.advance_next_sessions`` sweep
+    # moves such rows on.
+    next_session_starts_at = models.DateTimeField(null=True, blank=True, editable=False)
+    next_session_closes_at = models.DateTimeField(null=True, blank=True, editable=False)
+    seats_taken = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Active enrollments."
+    )
 
     class Meta:
         ordering = ["title"]
@@ -116,8 +129,42 @@ class TherapyGroup(models.Model):
             ),
             length_check("description", DESCRIPTION_MAX, name="group_description_length"),
             length_check("agreement", AGREEMENT_MAX, name="group_agreement_length"),
+            models.CheckConstraint(
+                condition=models.Q(
+                    next_session_starts_at__isnull=True, next_session_closes_at__isnull=True
+                )
+                | models.Q(
+                    next_session_starts_at__isnull=False, next_session_closes_at__isnull=False
+                ),
+                name="group_next_session_start_and_close",
+            ),
         ]
-        indexes = [models.Index(fields=["is_listed", "archived_at"])]
+        indexes = [
+            models.Index(fields=["is_listed", "archived_at"]),
+            # The directory's order (the next session first, none last), listed groups only.
+            models.Index(
+                fields=["next_session_starts_at", "title", "id"],
+                condition=models.Q(is_listed=True, archived_at__isnull=True),
+                name="group_directory_order",
+            ),
+            # The directory's count, read from the index alone: every column its filters (but
+            # the words and the day) and the visibility rule test, for listed groups only.
+            models.Index(
+                fields=["kind", "language", "topic"],
+                include=[
+                    "id",
+                    "capacity",
+                    "seats_taken",
+                    "next_session_closes_at",
+                    "is_listed",
+                    "archived_at",
+                ],
+                condition=models.Q(is_listed=True, archived_at__isnull=True),
+                name="group_directory_filters",
+            ),
+            # Rows whose next session has closed: the sweep's work, and what readers recompute.
+            models.Index(fields=["next_session_closes_at"], name="group_next_session_closes"),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from accounts.jobs import periodic
 from groups.reminders import reminders_send_due, rooms_announce_opening
+from groups.services import next_sessions_advance
 
 
 @shared_task(
@@ -26,3 +27,11 @@ def send_due_reminders() -> int:
 def announce_opening_rooms() -> int:
     """Idempotent (each session is claimed once), so it may be redelivered."""
     return rooms_announce_opening()
+
+
+@shared_task(name="groups.tasks.advance_next_sessions", acks_late=True, reject_on_worker_lost=True)
+@periodic("groups.advance_next_sessions")
+def advance_next_sessions() -> int:
+    """Idempotent (each group is claimed under a row lock, and moved on once), so it may be
+    redelivered."""
+    return next_sessions_advance()

@@ -30,6 +30,7 @@ from groups.services.invitations import (
     invitation_revoke,
     invitation_send,
 )
+from groups.services.listing import next_sessions_advance
 from groups.services.sessions import (
     series_schedule,
     session_cancel,
@@ -57,6 +58,7 @@ __all__ = [
     "invitation_decline",
     "invitation_revoke",
     "invitation_send",
+    "next_sessions_advance",
     "series_schedule",
     "session_cancel",
     "session_end",

@@ -24,6 +24,7 @@ from groups.models import (
     TherapyGroup,
 )
 from groups.services._common import LIVE_STATES, _require_active, _require_right
+from groups.services.listing import store_seats_taken
 from moderation.audit import AuditAction, audit_record
 
 # --- Enrollment -----------------------------------------------------------------------------------
@@ -144,6 +145,7 @@ def enrollment_create(*, actor: User, group: TherapyGroup, pseudonym: str = "") 
             )["last"]
             enrollment.waitlist_position = (last or 0) + 1
         enrollment.save()
+        store_seats_taken(locked)
         audit_record(
             actor=actor,
             action=AuditAction.ENROLLMENT_CREATED,
@@ -239,6 +241,7 @@ def _end_enrollment(
                 object_id=locked.pk,
             )
         _fill_free_places(actor=actor, group=group)
+        store_seats_taken(group)
     return locked
 
 
@@ -289,4 +292,5 @@ def enrollment_admit(*, actor: User, enrollment: Enrollment) -> Enrollment:
         if locked.state != Enrollment.State.WAITLISTED:
             raise ServiceError("This person is not on the waiting list.", code="not_waitlisted")
         _promote(actor=actor, enrollment=locked, now=timezone.now(), by_hand=True)
+        store_seats_taken(group)
     return locked

@@ -20,6 +20,7 @@ from groups.models import (
 )
 from groups.services._common import _lead_refusal, _may_lead, _require_active, _require_right
 from groups.services.enrollment import _active_count, _fill_free_places
+from groups.services.listing import store_next_session, store_seats_taken
 from groups.services.sessions import _cancel_one
 from moderation.audit import AuditAction, audit_record
 
@@ -169,6 +170,7 @@ def group_update(*, actor: User, group: TherapyGroup, **changes: object) -> Ther
         )
         if "capacity" in changed:
             _fill_free_places(actor=actor, group=locked)
+            store_seats_taken(locked)
     return locked
 
 
@@ -185,6 +187,7 @@ def group_archive(*, actor: User, group: TherapyGroup) -> TherapyGroup:
             _cancel_one(actor=actor, session=session, reason="The group has ended.", now=now)
         locked.archived_at = now
         locked.save(update_fields=["archived_at", "updated_at"])
+        store_next_session(locked, now=now)
         audit_record(
             actor=actor, action=AuditAction.GROUP_ARCHIVED, target=locked, group_id=locked.pk
         )

@@ -31,6 +31,7 @@ from groups.scheduling import (
     to_utc,
 )
 from groups.services._common import _require_active, _require_right
+from groups.services.listing import store_next_session
 from moderation.audit import AuditAction, audit_record
 
 # --- Sessions -------------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ def _schedule(
                 session_id=session.pk,
                 details={"series": series.pk if series else None},
             )
+        store_next_session(locked, now=now)
     return sessions
 
 
@@ -278,6 +280,7 @@ def session_cancel(
         for target in targets:
             target.group = group
             _cancel_one(actor=actor, session=target, reason=reason, now=now)
+        store_next_session(group, now=now)
     return targets
 
 
@@ -350,6 +353,7 @@ def session_reschedule(
                 session_id=target.pk,
             )
             _tell_members(group=group, session=target, kind=Notification.Kind.SESSION_RESCHEDULED)
+        store_next_session(group, now=now)
     return [target for target, _, _ in moves]
 
 
@@ -391,6 +395,7 @@ def session_extend(*, actor: User, session: GroupSession, minutes: int) -> Group
             session_id=locked.pk,
             details={"minutes": minutes},
         )
+        store_next_session(group, now=now)
     return locked
 
 
@@ -417,4 +422,5 @@ def session_end(*, actor: User, session: GroupSession) -> GroupSession:
             group_id=group.pk,
             session_id=locked.pk,
         )
+        store_next_session(group, now=now)
     return locked
