@@ -138,11 +138,9 @@ class DirectoryFilters:
     seats_only: bool = False
 
 
-def directory(
-    *, viewer: User, filters: DirectoryFilters, viewer_zone: str
+def _directory_groups(
+    *, viewer: User, filters: DirectoryFilters, viewer_zone: str, now: datetime
 ) -> QuerySet[TherapyGroup]:
-    """Listed groups matching the filters, with seats left and the next session (one query)."""
-    now = timezone.now()
     groups = groups_visible_to(viewer).filter(is_listed=True, archived_at__isnull=True)
     if filters.query:
         groups = groups.filter(
@@ -166,12 +164,62 @@ def directory(
             in_a_window |= Q(starts_at__gte=start, starts_at__lt=end)
         sessions = _upcoming(now).filter(in_a_window).values("group_id")
         groups = groups.filter(pk__in=sessions)
-    groups = _with_next_session(_with_seats(groups), now)
     if filters.seats_only:
-        groups = groups.filter(seats_left__gt=0)  # type: ignore[misc]  # an annotation
-    return groups.select_related("topic", "facilitator").order_by(
-        F("next_starts_at").asc(nulls_last=True), "title"
-    )
+        groups = groups.filter(capacity__gt=F("seats_taken"))
+    return groups
+
+
+class DirectoryResults:
+    """The directory's groups in order, read a page at a time (give it to a Paginator).
+
+    The order is the next session first (none last), then the title, then the id. A page is
+    one query that walks the ``group_directory_order`` index and stops after the page, with
+    the next session and the places taken read off the group row. A row whose stored next
+    session has closed since (the sweep has not moved it on yet) is stale: the count notes
+    whether any matching row is, and if so the page works their next sessions out instead, so
+    the order and the times shown are those of the sessions as they are now.
+    """
+
+    ORDER = (F("next_starts_at").asc(nulls_last=True), F("title").asc(), F("pk").asc())
+
+    def __init__(self, groups: QuerySet[TherapyGroup], now: datetime) -> None:
+        self._groups = groups
+        self._now = now
+        self._any_stale: bool | None = None  # unknown until counted
+
+    def _stale(self) -> Q:
+        return Q(next_session_closes_at__lte=self._now)
+
+    def count(self) -> int:
+        counted = self._groups.aggregate(total=Count("pk"), stale=Count("pk", filter=self._stale()))
+        self._any_stale = counted["stale"] > 0
+        return counted["total"]
+
+    def __getitem__(self, page: slice) -> list[TherapyGroup]:
+        if not isinstance(page, slice) or page.step is not None or page.stop is None:
+            raise TypeError("DirectoryResults reads slices [start:stop] only")
+        start, stop = page.start or 0, page.stop
+        groups = self._groups.select_related("topic").annotate(
+            seats_left=F("capacity") - F("seats_taken")
+        )
+        if self._any_stale is False:
+            stored = groups.annotate(next_starts_at=F("next_session_starts_at"))
+            return list(stored.order_by(*self.ORDER)[start:stop])
+        fresh = (
+            groups.exclude(self._stale())
+            .annotate(next_starts_at=F("next_session_starts_at"))
+            .order_by(*self.ORDER)[:stop]
+        )
+        stale = _with_next_session(groups.filter(self._stale()), self._now).order_by()
+        return list(fresh.union(stale, all=True).order_by(*self.ORDER)[start:stop])
+
+
+def directory(*, viewer: User, filters: DirectoryFilters, viewer_zone: str) -> DirectoryResults:
+    """Listed groups matching the filters, with places left and the next session, in the
+    order of their next sessions (two queries for a page: its count and its rows)."""
+    now = timezone.now()
+    groups = _directory_groups(viewer=viewer, filters=filters, viewer_zone=viewer_zone, now=now)
+    return DirectoryResults(groups, now)
 
 
 @dataclass
@@ -409,6 +457,7 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 
 __all__ = [
     "DirectoryFilters",
+    "DirectoryResults",
     "GroupPage",
     "ManagePage",
     "calendar_sessions",

@@ -26,8 +26,10 @@ pytestmark = pytest.mark.django_db
 
 def populate(*, facilitator, member, groups: int) -> TherapyGroup:
     """``groups`` groups led by ``facilitator``, three sessions each, ``member`` in every
-    other one, a few others enrolled. Returns one of the groups."""
+    other one, a few others enrolled (and on each group's row, what the services would have
+    stored). Returns one of the groups."""
     topic = Topic.objects.get(slug="anxiety")
+    start = timezone.now() + timedelta(hours=1)
     made = TherapyGroup.objects.bulk_create(
         TherapyGroup(
             title=f"Group {i}",
@@ -38,10 +40,12 @@ def populate(*, facilitator, member, groups: int) -> TherapyGroup:
             facilitator=facilitator,
             capacity=10,
             time_zone="Europe/London",
+            next_session_starts_at=start + timedelta(hours=6 * i),
+            next_session_closes_at=start + timedelta(hours=6 * i, minutes=60),
+            seats_taken=4 if i % 2 == 0 else 3,
         )
         for i in range(groups)
     )
-    start = timezone.now() + timedelta(hours=1)
     GroupSession.objects.bulk_create(
         GroupSession(
             group=group,
@@ -132,3 +136,17 @@ def test_each_hot_page_runs_the_same_fixed_number_of_queries_with_few_groups(cou
 
 def test_each_hot_page_runs_the_same_fixed_number_of_queries_with_hundreds_of_groups(counts):
     assert counts(300) == EXPECTED
+
+
+def test_the_directory_runs_as_many_queries_while_the_sweep_is_behind(client, therapist, member):
+    populate(facilitator=therapist, member=member, groups=30)
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    behind = TherapyGroup.objects.order_by("pk").values("pk")[:5]
+    TherapyGroup.objects.filter(pk__in=behind).update(
+        next_session_starts_at=an_hour_ago - timedelta(hours=1),
+        next_session_closes_at=an_hour_ago,
+    )
+    assert queries_for(client, reverse("groups:directory")) == EXPECTED["directory_anonymous"]
+    client.force_login(member)
+    client.get(reverse("home"))
+    assert queries_for(client, reverse("groups:directory")) == EXPECTED["directory"]
