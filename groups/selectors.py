@@ -181,6 +181,19 @@ class DirectoryResults:
     """
 
     ORDER = (F("next_starts_at").asc(nulls_last=True), F("title").asc(), F("pk").asc())
+    # What a card shows (templates/groups/directory.html), and nothing else.
+    SHOWN = (
+        "title",
+        "slug",
+        "kind",
+        "language",
+        "is_closed",
+        "description",
+        "capacity",
+        "seats_taken",
+        "next_session_starts_at",
+        "topic__name",
+    )
 
     def __init__(self, groups: QuerySet[TherapyGroup], now: datetime) -> None:
         self._groups = groups
@@ -199,8 +212,10 @@ class DirectoryResults:
         if not isinstance(page, slice) or page.step is not None or page.stop is None:
             raise TypeError("DirectoryResults reads slices [start:stop] only")
         start, stop = page.start or 0, page.stop
-        groups = self._groups.select_related("topic").annotate(
-            seats_left=F("capacity") - F("seats_taken")
+        groups = (
+            self._groups.select_related("topic")
+            .only(*self.SHOWN)
+            .annotate(seats_left=F("capacity") - F("seats_taken"))
         )
         if self._any_stale is False:
             stored = groups.annotate(next_starts_at=F("next_session_starts_at"))
