@@ -52,6 +52,7 @@ REDIS_URL = "redis://127.0.0.1:6379/2"
 
 GROUPS = 10_000
 SESSIONS_PER_GROUP = 10
+SESSION = timedelta(hours=1)
 ENROLLMENTS_PER_GROUP = 20
 # Every facilitator leads GROUPS_PER_FACILITATOR groups and there are two clients per group,
 # whatever the number of groups: a smaller data set has the same shape (each group meets as
@@ -131,12 +132,34 @@ def load(now: datetime, groups_count: int = GROUPS) -> Personas:
         topics = list(Topic.objects.exclude(slug="clinical-practice"))
         clinical = Topic.objects.get(slug="clinical-practice")
 
+        # Facilitator f of F (200 with 10,000 groups) leads groups f, f + F, f + 2F, …; their
+        # k-th session starts 2k hours after ``base`` and lasts an hour, so no two of their
+        # live sessions overlap (PostgreSQL's session_no_overlap_per_facilitator refuses that).
+        # Session j of the m-th group is k = j * 50 + m: each group meets about every four
+        # days, from three days ago to about 39 days ahead.
+        base = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+        per_facilitator = GROUPS_PER_FACILITATOR
+
+        def schedule(i: int) -> list[tuple[datetime, bool]]:
+            """Group i's sessions, each an hour long: (start, whether it is cancelled)."""
+            f, m = i % facilitator_count, i // facilitator_count
+            return [
+                (
+                    base + timedelta(hours=2 * (j * per_facilitator + m) + f % 2),
+                    (i * SESSIONS_PER_GROUP + j) % 20 == 7,
+                )
+                for j in range(SESSIONS_PER_GROUP)
+            ]
+
         def group(i: int) -> TherapyGroup:
             if i % 10 == 9:
                 kind, topic = TherapyGroup.Kind.PEER_SUPERVISION, clinical
             else:
                 kind = TherapyGroup.Kind.THERAPY if i % 10 < 3 else TherapyGroup.Kind.SUPPORT
                 topic = topics[i % len(topics)]
+            next_start = next(
+                (s for s, cancelled in schedule(i) if not cancelled and s + SESSION > now), None
+            )
             return TherapyGroup(
                 title=f"{topic.name} group {i:05d}",
                 slug=f"group-{i}",
@@ -153,29 +176,22 @@ def load(now: datetime, groups_count: int = GROUPS) -> Personas:
                 is_listed=i % 8 != 5,
                 is_closed=kind == TherapyGroup.Kind.PEER_SUPERVISION or i % 7 == 3,
                 time_zone="Europe/London",
+                # The rows go in behind the services' back: store what they would have.
+                next_session_starts_at=next_start,
+                next_session_closes_at=next_start + SESSION if next_start else None,
+                seats_taken=min(CAPACITIES[i % len(CAPACITIES)], ENROLLMENTS_PER_GROUP),
             )
 
         groups = insert(TherapyGroup, (group(i) for i in range(groups_count)))
 
-        # Facilitator f of F (200 with 10,000 groups) leads groups f, f + F, f + 2F, …; their
-        # k-th session starts 2k hours after ``base`` and lasts an hour, so no two of their
-        # live sessions overlap (PostgreSQL's session_no_overlap_per_facilitator refuses that).
-        # Session j of the m-th group is k = j * 50 + m: each group meets about every four
-        # days, from three days ago to about 39 days ahead.
-        base = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
-        per_facilitator = GROUPS_PER_FACILITATOR
-
         def sessions() -> Iterator[GroupSession]:
             for i, g in enumerate(groups):
-                f, m = i % facilitator_count, i // facilitator_count
-                for j in range(SESSIONS_PER_GROUP):
-                    starts = base + timedelta(hours=2 * (j * per_facilitator + m) + f % 2)
-                    cancelled = (i * SESSIONS_PER_GROUP + j) % 20 == 7
+                for starts, cancelled in schedule(i):
                     yield GroupSession(
                         group_id=g.pk,
                         facilitator_id=g.facilitator_id,
                         starts_at=starts,
-                        ends_at=starts + timedelta(hours=1),
+                        ends_at=starts + SESSION,
                         cancelled_at=now - timedelta(days=1) if cancelled else None,
                         cancel_reason="The facilitator is unwell." if cancelled else "",
                     )
@@ -245,6 +261,26 @@ def load(now: datetime, groups_count: int = GROUPS) -> Personas:
         viewer_group_slug=viewer_group.slug,
         managed_group_slug=groups[facilitator_count].slug,  # lead's second group
     )
+
+
+def check_listing(now: datetime) -> None:
+    """Stop unless every group's row holds the next session and places the services would
+    have stored (the data goes in behind their back)."""
+    from groups.models import Enrollment, GroupSession, TherapyGroup
+
+    nexts = {
+        s.group_id: s.starts_at
+        for s in GroupSession.objects.upcoming(now)
+        .order_by("group_id", "starts_at")
+        .distinct("group_id")
+    }
+    taken: dict[int, int] = {}
+    for group_id in Enrollment.objects.filter(state="active").values_list("group_id", flat=True):
+        taken[group_id] = taken.get(group_id, 0) + 1
+    for group in TherapyGroup.objects.only("next_session_starts_at", "seats_taken"):
+        stored = (group.next_session_starts_at, group.seats_taken)
+        if stored != (nexts.get(group.pk), taken.get(group.pk, 0)):
+            raise SystemExit(f"group {group.pk} holds {stored}, not what the services store")
 
 
 def analyze() -> None:
@@ -545,7 +581,9 @@ def main() -> None:
 
         print("Loading the data …")
         began = time.monotonic()
-        personas = load(datetime.now(UTC), args.groups)
+        loaded_at = datetime.now(UTC)
+        personas = load(loaded_at, args.groups)
+        check_listing(loaded_at)
         analyze()
         sizes = counts()
         print(
