@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0009_groupsession_opening_notice_at'),
+        ('groups', '0011_text_limits'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -35,7 +35,7 @@ WHERE e.group_id = g.id
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0010_therapygroup_directory_listing"),
+        ("groups", "0012_therapygroup_directory_listing"),
     ]
 
     operations = [
