@@ -69,14 +69,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _room_threads_let_go_before_the_test_database_goes(django_db_setup, django_db_blocker):
-    """The room's database threads keep a borrowed connection between calls; the test
-    database cannot be dropped while one does."""
+def _threads_let_go_before_the_test_database_goes(django_db_setup, django_db_blocker):
+    """The test database cannot be dropped while a connection is on it, and the pool's close
+    cannot take back what is lent out: the room's database threads keep theirs between calls
+    (they give them back here), and so do the threads that ran async tests' ORM calls, which no
+    request ever ends (their backends are ended here; every server the tests started is gone)."""
     yield
     from chat.consumers import db_threads_release
 
     with django_db_blocker.unblock():
         db_threads_release()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND usename = current_user"
+            )
 
 
 @pytest.fixture(autouse=True, scope="session")
