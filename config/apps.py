@@ -9,9 +9,10 @@ class HearthAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()
         from django.apps import apps
-        from django.db.models.signals import post_migrate
+        from django.db.models.signals import post_delete, post_migrate, post_save
 
         from config.database import grant_after_migrate
+        from config.page_cache import pages_changed_receiver
 
         # Once per migrate, after the last app's tables exist (moderation is the last of ours).
         post_migrate.connect(
@@ -19,3 +20,11 @@ class HearthAdminConfig(AdminConfig):
             sender=apps.get_app_config("moderation"),
             dispatch_uid="config.grant_after_migrate",
         )
+        # The public pages show groups, their sessions and places: a change to any of them
+        # makes every stored anonymous page stale (bulk writes call pages_changed themselves).
+        for label in ("groups.TherapyGroup", "groups.GroupSession", "groups.Enrollment"):
+            model = apps.get_model(label)
+            for signal in (post_save, post_delete):
+                signal.connect(
+                    pages_changed_receiver, sender=model, dispatch_uid=f"pages:{label}:{signal}"
+                )

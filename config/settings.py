@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.page_cache.AnonymousPageCacheMiddleware",
     "moderation.middleware.AuditContextMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -98,6 +99,14 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+
+# The public pages as an anonymous visitor sees them (home, how it works, the directory, a
+# group's page) are shared through the cache for this long at most, and forgotten as soon as a
+# group, session or enrollment changes (config/page_cache.py). 0 turns the cache off. A cookie
+# that changes such a page (the visitor's time zone) must be named here, or the page is not
+# shared with anyone who sends it.
+PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", 60))
+PAGE_CACHE_VARY_COOKIES: tuple[str, ...] = ()
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 

@@ -15,14 +15,17 @@ from django.views.decorators.http import require_safe
 
 from accounts.models import JobRun
 from config.celery import app as celery_app
+from config.page_cache import anonymous_cacheable
 
 
+@anonymous_cacheable
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """What a Hearth group is, and how it differs from a chat room."""
     return render(request, "pages/home.html")
 
 
+@anonymous_cacheable
 @require_safe
 def how_it_works(request: HttpRequest) -> HttpResponse:
     """What happens before, during and after a session."""

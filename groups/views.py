@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
+from config.page_cache import anonymous_cacheable
 from groups import rights, selectors, services
 from groups.forms import (
     CancelForm,
@@ -59,6 +60,7 @@ def _managed_group(request: HttpRequest, slug: str, right: str) -> TherapyGroup:
 # --- Finding and joining ----------------------------------------------------------------------
 
 
+@anonymous_cacheable
 @require_safe
 def directory(request: HttpRequest) -> HttpResponse:
     """Find a group by topic, kind, day, time of day in my zone, language and free places."""
@@ -98,6 +100,7 @@ def _group_page(request: HttpRequest, slug: str, join_form: JoinForm | None = No
     )
 
 
+@anonymous_cacheable
 @require_safe
 def group_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """A group, its next sessions in my zone, seats left, and what I can do."""

@@ -16,6 +16,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from config.page_cache import pages_changed
 from groups.models import Enrollment, GroupSession, TherapyGroup
 
 NEXT_SESSION_BATCH = 500
@@ -89,6 +90,8 @@ def next_sessions_advance(*, now: datetime | None = None) -> int:
             TherapyGroup.objects.bulk_update(
                 claimed, ["next_session_starts_at", "next_session_closes_at"]
             )
+            if claimed:
+                pages_changed()  # bulk_update sends no post_save
         moved += len(claimed)
         if len(claimed) < NEXT_SESSION_BATCH:
             return moved

@@ -12,6 +12,7 @@ from accounts.exceptions import ServiceError
 from accounts.models import Notification, User
 from accounts.notifications import notify
 from accounts.text import bounded
+from config.page_cache import pages_changed
 from groups import rights
 from groups.models import (
     MAX_EXTENSION,
@@ -75,6 +76,7 @@ def _check_no_overlap(
 def _save_sessions(sessions: list[GroupSession]) -> list[GroupSession]:
     try:
         with transaction.atomic():
+            pages_changed()  # bulk_create sends no post_save
             return GroupSession.objects.bulk_create(sessions)
     except IntegrityError as error:  # the database's overlap backstop, under a race
         raise ServiceError(
