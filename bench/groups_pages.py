@@ -326,10 +326,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_daphne(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_daphne(
+    env: dict[str, str], port: int, log: Path, target: str = "config.asgi:application"
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            [DAPHNE, "-b", "127.0.0.1", "-p", str(port), target],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -508,9 +510,11 @@ the scale, not to be compared across runs.
 # --- Main --------------------------------------------------------------------------------------
 
 PAGE_KEYS = (
+    "home",
     "directory",
     "directory-client",
     "directory-filtered",
+    "group-anonymous",
     "group",
     "schedule",
     "facilitate",
@@ -605,6 +609,7 @@ def main() -> None:
         server = start_daphne(env, port, work / "daphne.log")
 
         every_page = [
+            Page("home", "`/` anonymous", "/"),
             Page("directory", "`/groups/` anonymous", "/groups/"),
             Page("directory-client", "`/groups/` as a client", "/groups/", as_viewer),
             Page(
@@ -612,6 +617,11 @@ def main() -> None:
                 "`/groups/?weekday=3&time_of_day=evening&seats=on` as a client",
                 "/groups/?weekday=3&time_of_day=evening&seats=on",
                 as_viewer,
+            ),
+            Page(
+                "group-anonymous",
+                "`/groups/<slug>/` anonymous",
+                f"/groups/{personas.viewer_group_slug}/",
             ),
             Page(
                 "group",
