@@ -7,10 +7,12 @@ from datetime import date, datetime, time
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 
 from accounts.places import time_zone_names
 from accounts.pseudonyms import validate_display_name
 from accounts.text import CleanTextField
+from groups.finder import FinderAnswers
 from groups.models import (
     AGREEMENT_MAX,
     DESCRIPTION_MAX,
@@ -299,3 +301,64 @@ def initial_for_session(
 
 class CoFacilitatorForm(forms.Form):
     email = forms.EmailField(label="Their email address on Hearth")
+
+
+class FinderForm(forms.Form):
+    """The few optional questions of "Find a group that fits"."""
+
+    topic = forms.ChoiceField(label="What would you like support with?", required=False)
+    weekdays = forms.TypedMultipleChoiceField(
+        label="Which days are you usually free?",
+        required=False,
+        coerce=int,
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Leave them all empty if any day suits you.",
+    )
+    times_of_day = forms.MultipleChoiceField(
+        label="At what time of day? (your time)",
+        required=False,
+        choices=[(key, key.capitalize()) for key in TIMES_OF_DAY],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    language = forms.ChoiceField(
+        label="In which language?", required=False, choices=[("", "Any language"), *LANGUAGES]
+    )
+    kind = forms.ChoiceField(
+        label="A support group or a therapy group?",
+        required=False,
+        choices=[
+            ("", "Either, or I am not sure"),
+            (TherapyGroup.Kind.SUPPORT, "A support group (people who share an experience)"),
+            (TherapyGroup.Kind.THERAPY, "A therapy group (led as therapy by a therapist)"),
+        ],
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].choices = [("", "I would rather not say")] + [
+            (topic.slug, topic.name) for topic in Topic.objects.filter(is_active=True)
+        ]
+
+    def answers(self) -> FinderAnswers | None:
+        """The answers, or None before the person has answered (or if nothing was valid)."""
+        if not self.is_bound or not self.is_valid():
+            return None
+        data = self.cleaned_data
+        return FinderAnswers(
+            topic=data["topic"],
+            weekdays=frozenset(data["weekdays"]),
+            times_of_day=frozenset(data["times_of_day"]),
+            language=data["language"],
+            kind=data["kind"],
+        )
+
+    @classmethod
+    def from_kept(cls, answers: dict[str, Any]) -> FinderForm:
+        """The form bound to answers kept earlier (unknown parts are dropped as invalid)."""
+        data = QueryDict(mutable=True)
+        for key in ("topic", "language", "kind"):
+            data[key] = str(answers.get(key) or "")
+        data.setlist("weekdays", [str(day) for day in answers.get("weekdays", [])])
+        data.setlist("times_of_day", [str(t) for t in answers.get("times_of_day", [])])
+        return cls(data)

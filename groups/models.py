@@ -527,3 +527,19 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"Reminder {self.lead_minutes} min for session {self.session_id} to {self.user_id}"
+
+
+class FinderAnswers(models.Model):
+    """The answers a person asked us to keep for "Find a group that fits" (and only then)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="finder_answers"
+    )
+    answers = models.JSONField(default=dict)
+    kept_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "finder answers"
+
+    def __str__(self) -> str:
+        return f"Finder answers of {self.user_id}"

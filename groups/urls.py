@@ -7,6 +7,7 @@ app_name = "groups"
 urlpatterns = [
     path("groups/", views.directory, name="directory"),
     path("groups/new/", views.group_create, name="create"),
+    path("find-a-group/", views.finder, name="finder"),
     path("groups/<slug:slug>/", views.group_detail, name="detail"),
     path("groups/<slug:slug>/join/", views.join, name="join"),
     path("groups/<slug:slug>/leave/", views.leave, name="leave"),

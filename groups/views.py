@@ -19,10 +19,12 @@ from accounts.exceptions import ServiceError
 from accounts.models import User
 from config.page_cache import anonymous_cacheable
 from groups import rights, selectors, services
+from groups.finder import groups_suggested as finder_groups_suggested
 from groups.forms import (
     CancelForm,
     CoFacilitatorForm,
     DirectoryForm,
+    FinderForm,
     GroupForm,
     InviteForm,
     JoinForm,
@@ -75,6 +77,56 @@ def directory(request: HttpRequest) -> HttpResponse:
         request,
         "groups/directory.html",
         {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def finder(request: HttpRequest) -> HttpResponse:
+    """A few optional questions, and the groups that fit the answers, with the reasons.
+
+    Nothing is kept unless a logged-in person asks (POST "keep"); they can forget it again.
+    """
+    user = request.user
+    kept = getattr(user, "finder_answers", None) if user.is_authenticated else None
+    if request.method == "POST":
+        if not user.is_authenticated:
+            return redirect(f"{reverse('account_login')}?next={reverse('groups:finder')}")
+        form = FinderForm(request.POST)
+        answers = form.answers()
+        if request.POST.get("action") == "forget":
+            services.finder_answers_forget(actor=user)
+            messages.success(request, "Your answers are forgotten.")
+            return redirect("groups:finder")
+        if answers is not None:
+            try:
+                services.finder_answers_keep(actor=user, answers=answers)
+            except ServiceError as error:
+                messages.error(request, error.message)
+            else:
+                messages.success(request, "Your answers are kept for next time.")
+        return redirect(f"{reverse('groups:finder')}?{request.POST.urlencode()}")
+    if request.GET:
+        form = FinderForm(request.GET)
+    elif kept is not None:
+        form = FinderForm.from_kept(kept.answers)
+    else:
+        form = FinderForm()
+    answers = form.answers()
+    suggestions = (
+        finder_groups_suggested(viewer=user, answers=answers, viewer_zone=_viewer_zone(request))
+        if answers is not None
+        else None
+    )
+    query = request.GET.copy() if request.GET else None
+    return render(
+        request,
+        "groups/finder.html",
+        {
+            "form": form,
+            "suggestions": suggestions,
+            "kept": kept,
+            "query": query.urlencode() if query else "",
+        },
     )
 
 

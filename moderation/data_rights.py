@@ -10,7 +10,8 @@ Erasure policy (also in docs/architecture.md):
   becomes "A former member"; the words of reports they filed are deleted (the reports stay,
   pseudonymised, for the people they were about);
 - credentials, email addresses, two-step login, devices, calendar feed, pending notifications,
-  reminders and reminder choices, and their guardian rights rows are deleted;
+  reminders and reminder choices, kept group-finder answers, and their guardian rights rows
+  are deleted;
 - reports about them and sanctions on them stay, pointing at the tombstone (they are other
   people's records of what happened); the moderators' short reasons on them are kept;
 - their audit rows stay as they are, including the client address (``ip_address``) recorded
@@ -36,6 +37,7 @@ from chat.models import Attendance, HiddenAuthor, Message, Participant
 from groups.models import (
     CalendarFeed,
     Enrollment,
+    FinderAnswers,
     Invitation,
     Reminder,
     ReminderPreference,
@@ -107,6 +109,10 @@ def personal_data(*, user: User) -> dict[str, Any]:
             }
             for m in messages.order_by("created_at")
         ],
+        "finder_answers_kept": [
+            {"answers": kept.answers, "kept_at": kept.kept_at.isoformat()}
+            for kept in FinderAnswers.objects.filter(user=user)
+        ],
         "reports_filed": [
             {
                 "group": r.group.title,
@@ -156,6 +162,7 @@ def account_erase(*, actor: User) -> User:
         CalendarFeed.objects.filter(user=user).delete()
         Reminder.objects.filter(user=user).delete()
         ReminderPreference.objects.filter(user=user).delete()
+        FinderAnswers.objects.filter(user=user).delete()
         Notification.objects.filter(recipient=user).delete()
         EmailAddress.objects.filter(user=user).delete()
         Authenticator.objects.filter(user=user).delete()

@@ -16,6 +16,7 @@ from groups.services.enrollment import (
     enrollment_remove,
     enrollment_withdraw,
 )
+from groups.services.finder import finder_answers_forget, finder_answers_keep
 from groups.services.groups import (
     EDITABLE_FIELDS,
     co_facilitator_add,
@@ -51,6 +52,8 @@ __all__ = [
     "enrollment_create",
     "enrollment_remove",
     "enrollment_withdraw",
+    "finder_answers_forget",
+    "finder_answers_keep",
     "group_archive",
     "group_create",
     "group_update",
