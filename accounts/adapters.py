@@ -30,8 +30,8 @@ def _on_site(url: str) -> str:
 
 class AccountAdapter(DefaultAccountAdapter):
     """allauth's account flows, storing Hearth's extra sign-up fields on the new person,
-    refusing to log in a suspended account, and sending emails that name and link the site
-    as SITE_URL says."""
+    refusing to log in a suspended account, landing each person on their own page, and
+    sending emails that name and link the site as SITE_URL says."""
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         """Every allauth email passes here: its links (``activate_url``, ``password_reset_url``,
@@ -44,6 +44,15 @@ class AccountAdapter(DefaultAccountAdapter):
             for key, value in context.items()
         }
         super().send_mail(template_prefix, email, {**context, "current_site": site_as_configured()})
+
+    def get_login_redirect_url(self, request: HttpRequest) -> str:
+        """Where a login lands when no safe ``next`` was given (allauth honours that first):
+        the page the apps built on accounts choose for this person (see ``accounts.hooks``)."""
+        from accounts.hooks import landing_url
+
+        user = request.user
+        landing = landing_url(user=user) if isinstance(user, User) else None
+        return landing or super().get_login_redirect_url(request)
 
     def pre_login(self, request: HttpRequest, user: User, **kwargs: Any) -> HttpResponse | None:
         if user.is_suspended:

@@ -18,6 +18,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -362,6 +363,15 @@ def groups_facilitated_by(user: User) -> QuerySet[TherapyGroup]:
     return TherapyGroup.objects.filter(
         pk__in=rights.groups_with_right(user=user, right=rights.FACILITATE)
     )
+
+
+def login_landing(*, user: User) -> str:
+    """Where ``user`` lands after logging in: "Groups I lead" for a therapist or anyone leading
+    a group that is not archived, "My schedule" for everyone else."""
+    leads = user.has_role(Role.THERAPIST) or (
+        groups_facilitated_by(user).filter(archived_at__isnull=True).exists()
+    )
+    return reverse("groups:dashboard" if leads else "groups:my_schedule")
 
 
 def facilitated_groups(*, user: User) -> QuerySet[TherapyGroup]:
