@@ -27,6 +27,16 @@ SUBJECTS = {
     Notification.Kind.ROOM_OPEN: "A session you lead is opening",
     Notification.Kind.CRISIS_ALERT: "Someone in your group may need support",
 }
+# A notification's code may make it more pressing; still nothing of the group or the words.
+URGENT_SUBJECTS = {
+    (Notification.Kind.REPORT_NEEDS_REVIEW, "urgent"): "Urgent: a report needs your attention "
+    "on Hearth",
+}
+
+
+def subject_for(notification: Notification) -> str:
+    kind = Notification.Kind(notification.kind)
+    return URGENT_SUBJECTS.get((kind, notification.code)) or SUBJECTS[kind]
 
 
 @shared_task(name="accounts.tasks.purge_expired_sessions")
@@ -64,7 +74,7 @@ def send_notification(notification_id: int) -> bool:
         )
     try:
         send_mail(
-            settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + SUBJECTS[Notification.Kind(notification.kind)],
+            settings.ACCOUNT_EMAIL_SUBJECT_PREFIX + subject_for(notification),
             body,
             None,
             [address],

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from accounts.text import CleanTextField
+from moderation.decisions import ACTIONS
 from moderation.models import DECISION_REASON_MAX, NOTE_MAX, Report
 
 
@@ -23,16 +26,14 @@ class ReportForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    ACTIONS = [
-        ("dismiss", "Dismiss: no action needed"),
-        ("hide", "Hide the message for everyone"),
-        ("warn", "Warn the member"),
-        ("mute", "Mute the member in this group for a time"),
-        ("remove", "Remove the member from the group"),
-        ("escalate", "Escalate to staff"),
-        ("suspend", "Suspend the account (staff only)"),
-    ]
-    action = forms.ChoiceField(choices=ACTIONS, widget=forms.RadioSelect)
+    action = forms.ChoiceField(
+        choices=list(ACTIONS.items()),
+        widget=forms.RadioSelect,
+        error_messages={
+            "invalid_choice": "That action does not apply to this report; please choose one "
+            "of those offered."
+        },
+    )
     reason = CleanTextField(
         limit=DECISION_REASON_MAX,
         noun="Reasons",
@@ -45,3 +46,15 @@ class DecisionForm(forms.Form):
         max_value=365,
         help_text="Leave empty to suspend for good.",
     )
+
+    def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
+        """Offer only ``actions``, the ones that apply to this report (``report_actions``)."""
+        super().__init__(*args, **kwargs)
+        field = self.fields["action"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(action, ACTIONS[action]) for action in actions]
+        if "suspend" not in actions:
+            self.fields["days"].label = "For how many days (mute)"
+            self.fields["days"].help_text = ""
+        if "mute" not in actions and "suspend" not in actions:
+            del self.fields["days"]

@@ -251,6 +251,11 @@ class Report(models.Model):
     def __str__(self) -> str:
         return f"Report {self.pk} ({self.get_status_display()})"
 
+    @property
+    def is_urgent(self) -> bool:
+        """Someone may be in danger: reviewed before anything else."""
+        return self.reason == self.Reason.DANGER
+
 
 class Sanction(models.Model):
     """A scoped, timed restriction. Its effect is a fact other apps already honour

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from itertools import groupby
 
-from django.db.models import Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Case, Exists, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
@@ -64,9 +64,10 @@ def with_subject_names(reports: QuerySet[Report]) -> QuerySet[Report]:
 
 
 def reports_for_reviewer(*, user: User) -> QuerySet[Report]:
-    """Open and escalated reports ``user`` may review: staff all, facilitators their groups'
-    open ones. Nobody sees reports about themselves; reports about a group's facilitators are
-    for staff only (see ``moderation.services.can_review``)."""
+    """Open and escalated reports ``user`` may review, urgent ones ("someone may be in danger")
+    first: staff all, facilitators their groups' open ones. Nobody sees reports about
+    themselves; reports about a group's facilitators are for staff only (see
+    ``moderation.services.can_review``)."""
     reports = Report.objects.exclude(status=Report.Status.CLOSED).exclude(subject=user)
     if not is_staff(user):
         about_a_facilitator = TherapyGroupUserObjectPermission.objects.filter(
@@ -79,7 +80,9 @@ def reports_for_reviewer(*, user: User) -> QuerySet[Report]:
             group_id__in=rights.groups_with_right(user=user, right=rights.FACILITATE),
         ).exclude(Exists(about_a_facilitator))
     reports = with_subject_names(reports.select_related("group"))
-    return reports.order_by("status", "created_at")  # "escalated" sorts before "open"
+    danger_first = Case(When(reason=Report.Reason.DANGER, then=Value(0)), default=Value(1))
+    # Someone may be in danger: first of all; then "escalated" (sorts before "open").
+    return reports.order_by(danger_first, "status", "created_at")
 
 
 def report_context(*, report: Report, around: int = 3) -> list[Message]:

@@ -34,8 +34,12 @@ from groups.models import (
 )
 from groups.services import enrollment_remove
 from moderation.audit import AuditAction, audit_record
+from moderation.decisions import ACTIONS, report_actions
 from moderation.models import DECISION_REASON_MAX, NOTE_MAX, Report, Sanction
 from moderation.selectors import facilitates, is_staff, takes_part
+
+# The notification code that marks "someone may be in danger" urgent in the reviewers' email.
+URGENT = "urgent"
 
 # A permanent suspension is a date no one will reach.
 FOREVER = datetime(9999, 12, 31, tzinfo=UTC)
@@ -144,6 +148,7 @@ def report_file(
                     recipient=person,
                     group_id=group.pk,
                     object_id=report.pk,
+                    code=URGENT if danger else "",
                 )
     return report
 
@@ -339,6 +344,7 @@ def report_escalate(*, actor: User, report: Report, reason: str) -> Report:
                     kind=Notification.Kind.REPORT_NEEDS_REVIEW,
                     recipient=person,
                     object_id=locked.pk,
+                    code=URGENT if locked.is_urgent else "",
                 )
     return locked
 
@@ -348,6 +354,12 @@ def report_suspend(*, actor: User, report: Report, reason: str, until: datetime 
     if not is_staff(actor):
         raise ServiceError("Only staff can suspend accounts.", code="forbidden")
     subject = _require_subject(report)
+    if facilitates(user_id=subject.pk, group_id=report.group_id):
+        raise ServiceError(
+            "This report is about one of the group's facilitators: suspending them is not one "
+            "of the actions for it.",
+            code="not_applicable",
+        )
     with transaction.atomic():
         decided = _decide(
             actor=actor, report=report, reason=reason, outcome=Report.Outcome.SUSPENDED
@@ -526,7 +538,17 @@ def report_decide(
 ) -> Report:
     """Take one of the review page's actions on ``report``: the one way in for the page (and
     for tests that act as it does). ``until`` is required to mute; without it a suspension
-    has no end."""
+    has no end. Only the actions that apply to this report are taken
+    (``moderation.decisions``)."""
+    if not can_review(actor, report):
+        raise ServiceError("You cannot review this report.", code="forbidden")
+    if action in ACTIONS and action not in report_actions(reviewer=actor, report=report):
+        if action == "suspend" and not is_staff(actor):
+            raise ServiceError("Only staff can suspend accounts.", code="forbidden")
+        raise ServiceError(
+            "That action does not apply to this report; please choose one of those offered.",
+            code="not_applicable",
+        )
     if action == "mute":
         if until is None:
             raise ServiceError("Please say for how many days.", code="days_required")

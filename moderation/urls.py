@@ -6,6 +6,7 @@ app_name = "moderation"
 
 urlpatterns = [
     path("groups/<slug:slug>/report/", views.report_new, name="report"),
+    path("moderation/reports/<int:report_id>/sent/", views.report_sent, name="report_sent"),
     path("moderation/reports/", views.report_queue, name="queue"),
     path("moderation/reports/<int:report_id>/", views.report_detail, name="report_detail"),
     path("moderation/audit/", audit_views.audit_log, name="audit_log"),

@@ -14,6 +14,7 @@ from accounts.places import COUNTRIES
 from chat.models import Message, Participant
 from groups.selectors import groups_visible_to
 from moderation import services
+from moderation.decisions import report_actions
 from moderation.forms import DecisionForm, ReportForm
 from moderation.models import CrisisLine, Report
 from moderation.selectors import (
@@ -32,15 +33,19 @@ def help_now(request: HttpRequest) -> HttpResponse:
     """Crisis lines, for anyone, logged in or not: the person's own country first."""
     country = request.user.country if request.user.is_authenticated else ""
     country = request.GET.get("country", country).upper()[:2]
-    groups = [
-        {"code": code, "name": _COUNTRY_NAMES.get(code, code), "lines": lines}
-        for code, lines in crisis_lines_by_country(country=country)
-    ]
     return render(
         request,
         "moderation/help_now.html",
-        {"country_groups": groups, "country": country, "countries": COUNTRIES},
+        {"country_groups": _line_groups(country), "country": country, "countries": COUNTRIES},
     )
+
+
+def _line_groups(country: str) -> list[dict[str, object]]:
+    """Crisis lines by country, ``country``'s first, as the crisis lines template shows them."""
+    return [
+        {"code": code, "name": _COUNTRY_NAMES.get(code, code), "lines": lines}
+        for code, lines in crisis_lines_by_country(country=country)
+    ]
 
 
 @login_required
@@ -78,7 +83,7 @@ def report_new(request: HttpRequest, slug: str) -> HttpResponse:
     form = ReportForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.report_file(
+            report = services.report_file(
                 actor=request.user,
                 group=group,
                 message=message,
@@ -88,6 +93,8 @@ def report_new(request: HttpRequest, slug: str) -> HttpResponse:
         except ServiceError as error:
             form.add_error(None, error.message)
         else:
+            if report.is_urgent:  # the reporter, too, may need help now
+                return redirect("moderation:report_sent", report_id=report.pk)
             messages.success(
                 request,
                 "Thank you. The facilitators will look at your report; you will hear when it "
@@ -96,6 +103,22 @@ def report_new(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("groups:detail", slug=group.slug)
     return render(
         request, "moderation/report_new.html", {"form": form, "group": group, "message": message}
+    )
+
+
+@login_required
+@require_safe
+def report_sent(request: HttpRequest, report_id: int) -> HttpResponse:
+    """The reporter's confirmation of an urgent report, with the crisis lines for their country.
+
+    Only the reporter's own reports: anyone else gets a 404."""
+    report = get_object_or_404(
+        Report.objects.select_related("group"), pk=report_id, reporter=request.user
+    )
+    return render(
+        request,
+        "moderation/report_sent.html",
+        {"report": report, "country_groups": _line_groups(request.user.country)[:2]},
     )
 
 
@@ -122,11 +145,14 @@ def report_detail(request: HttpRequest, report_id: int) -> HttpResponse:
     )
     if not services.can_review(request.user, report):
         raise Http404
-    form = DecisionForm(request.POST or None)
+    form = DecisionForm(
+        request.POST or None, actions=report_actions(reviewer=request.user, report=report)
+    )
     if request.method == "GET":
         services.report_open(actor=request.user, report=report)
     elif form.is_valid():
-        action, reason, days = (form.cleaned_data[k] for k in ("action", "reason", "days"))
+        action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+        days = form.cleaned_data.get("days")
         until = timezone.now() + timedelta(days=days) if days else None
         try:
             services.report_decide(
