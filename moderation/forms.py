@@ -26,14 +26,7 @@ class ReportForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    action = forms.ChoiceField(
-        choices=list(ACTIONS.items()),
-        widget=forms.RadioSelect,
-        error_messages={
-            "invalid_choice": "That action does not apply to this report; please choose one "
-            "of those offered."
-        },
-    )
+    action = forms.ChoiceField(choices=list(ACTIONS.items()), widget=forms.RadioSelect)
     reason = CleanTextField(
         limit=DECISION_REASON_MAX,
         noun="Reasons",
@@ -48,11 +41,14 @@ class DecisionForm(forms.Form):
     )
 
     def __init__(self, *args: Any, actions: list[str], **kwargs: Any) -> None:
-        """Offer only ``actions``, the ones that apply to this report (``report_actions``)."""
+        """Offer only ``actions``, the ones that apply to this report (``report_actions``).
+
+        Any known action still validates here: the service refuses one that does not apply,
+        with words that say why (only staff suspend, say)."""
         super().__init__(*args, **kwargs)
-        field = self.fields["action"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(action, ACTIONS[action]) for action in actions]
+        widget = self.fields["action"].widget
+        assert isinstance(widget, forms.RadioSelect)
+        widget.choices = [(action, ACTIONS[action]) for action in actions]
         if "suspend" not in actions:
             self.fields["days"].label = "For how many days (mute)"
             self.fields["days"].help_text = ""

@@ -43,7 +43,7 @@ def _facilitator_report(scene, therapist) -> Report:
 def _offered(client, report: Report) -> list[str]:
     page = client.get(reverse("moderation:report_detail", args=[report.pk]))
     assert page.status_code == 200
-    return [value for value, _ in page.context["form"].fields["action"].choices]
+    return [value for value, _ in page.context["form"].fields["action"].widget.choices]
 
 
 # --- Urgent ----------------------------------------------------------------------------------
