@@ -17,6 +17,7 @@ from groups.models import (
     AGREEMENT_MAX,
     DESCRIPTION_MAX,
     LANGUAGES,
+    NOTE_MAX,
     REASON_MAX,
     TITLE_MAX,
     TherapyGroup,
@@ -362,3 +363,15 @@ class FinderForm(forms.Form):
         data.setlist("weekdays", [str(day) for day in answers.get("weekdays", [])])
         data.setlist("times_of_day", [str(t) for t in answers.get("times_of_day", [])])
         return cls(data)
+
+
+class NoteForm(forms.Form):
+    body = CleanTextField(
+        label="Note",
+        limit=NOTE_MAX,
+        noun="Notes",
+        multiline=True,
+        widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
+        help_text="Only this group's facilitators can read it; members never see it. It is "
+        f"deleted with the session's transcript. Up to {NOTE_MAX:,} characters.",
+    )

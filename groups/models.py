@@ -543,3 +543,41 @@ class FinderAnswers(models.Model):
 
     def __str__(self) -> str:
         return f"Finder answers of {self.user_id}"
+
+
+NOTE_MAX = 4000
+
+
+class SessionNote(models.Model):
+    """A facilitator's private note on a session, or on one member in it.
+
+    Read only by the group's facilitators (every read is an audit event), never by members nor
+    in anyone's data export; deleted with the group's transcripts once its retention has passed
+    (``moderation.retention.notes_purge``). Health information: logs and audit rows carry its
+    id, never its words.
+    """
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="notes")
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The member the note is about; empty for a note on the whole session.",
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(validators=[LengthLimit(NOTE_MAX, "Notes")])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["session", "subject"], name="sessionnote_session_subject")]
+        constraints = [
+            length_check("body", NOTE_MAX, name="sessionnote_body_length"),
+            models.CheckConstraint(condition=~models.Q(body=""), name="sessionnote_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on session {self.session_id}"

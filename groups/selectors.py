@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import Role
 from groups import rights
-from groups.models import Enrollment, GroupSession, Invitation, TherapyGroup
+from groups.models import Enrollment, GroupSession, Invitation, SessionNote, TherapyGroup
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
 
@@ -499,3 +499,61 @@ __all__ = [
     "session_for_participant",
     "session_for_viewer",
 ]
+
+
+# --- Facilitators' notes ----------------------------------------------------------------------
+# Read them through ``groups.services.notes_open``, which checks the right and records the read.
+
+
+def session_notes(*, session: GroupSession, subject: User | None = None) -> list[SessionNote]:
+    """A session's notes, the session's own first, then each member's by their name in the
+    group (with ``subject``, only that member's), oldest first; with ``subject_name``."""
+    name_in_group = Enrollment.objects.filter(
+        group_id=session.group_id, user_id=OuterRef("subject_id")
+    ).values("pseudonym")[:1]
+    notes = (
+        SessionNote.objects.filter(session=session)
+        .select_related("author")
+        .annotate(subject_name=Subquery(name_in_group))
+    )
+    if subject is not None:
+        notes = notes.filter(subject=subject)
+    return list(notes.order_by(F("subject_name").asc(nulls_first=True), "created_at", "pk"))
+
+
+def note_for_author(*, viewer: User, note_id: int) -> SessionNote | None:
+    """A note ``viewer`` wrote, on a group they still facilitate; None otherwise."""
+    return (
+        SessionNote.objects.filter(
+            pk=note_id,
+            author=viewer,
+            session__group_id__in=rights.groups_with_right(user=viewer, right=rights.FACILITATE),
+        )
+        .select_related("session__group")
+        .first()
+    )
+
+
+def session_for_facilitator(*, viewer: User, session_id: int) -> GroupSession | None:
+    """One session, if ``viewer`` holds the facilitate right on its group; None otherwise."""
+    if not viewer.is_authenticated:
+        return None
+    return (
+        GroupSession.objects.filter(
+            pk=session_id,
+            group_id__in=rights.groups_with_right(user=viewer, right=rights.FACILITATE),
+        )
+        .select_related("group")
+        .first()
+    )
+
+
+def session_members(*, session: GroupSession) -> list[Enrollment]:
+    """The members a facilitator may write a note on for ``session``: everyone who holds or
+    held a place in its group (not the waiting list), by name in the group."""
+    return list(
+        Enrollment.objects.filter(group_id=session.group_id)
+        .exclude(state=Enrollment.State.WAITLISTED)
+        .select_related("user")
+        .order_by("pseudonym")
+    )

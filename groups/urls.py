@@ -1,6 +1,6 @@
 from django.urls import path
 
-from groups import calendar_views, views
+from groups import calendar_views, note_views, views
 
 app_name = "groups"
 
@@ -43,6 +43,13 @@ urlpatterns = [
     ),
     path("sessions/<int:session_id>/move/", views.session_reschedule, name="session_reschedule"),
     path("sessions/<int:session_id>/cancel/", views.session_cancel, name="session_cancel"),
+    path("sessions/<int:session_id>/notes/", note_views.session_notes, name="session_notes"),
+    path(
+        "sessions/<int:session_id>/notes/members/<int:enrollment_id>/",
+        note_views.member_notes,
+        name="member_notes",
+    ),
+    path("notes/<int:note_id>/edit/", note_views.note_edit, name="note_edit"),
     path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     path("schedule/", views.my_schedule, name="my_schedule"),

@@ -9,6 +9,8 @@ Erasure policy (also in docs/architecture.md):
 - what they wrote is deleted: message bodies are emptied and their name in rooms and groups
   becomes "A former member"; the words of reports they filed are deleted (the reports stay,
   pseudonymised, for the people they were about);
+- facilitators' private notes about them are deleted (notes they wrote as a facilitator stay
+  with the group, under the tombstone, until the group's retention deletes them);
 - credentials, email addresses, two-step login, devices, calendar feed, pending notifications,
   reminders and reminder choices, kept group-finder answers, and their guardian rights rows
   are deleted;
@@ -41,6 +43,7 @@ from groups.models import (
     Invitation,
     Reminder,
     ReminderPreference,
+    SessionNote,
     TherapyGroup,
     TherapyGroupUserObjectPermission,
 )
@@ -52,7 +55,10 @@ FORMER_MEMBER = "A former member"
 
 
 def personal_data(*, user: User) -> dict[str, Any]:
-    """Everything Hearth holds about ``user``; other people appear only by pseudonym."""
+    """Everything Hearth holds about ``user``; other people appear only by pseudonym.
+
+    Never facilitators' private notes, about them or written by them: those are the group's
+    clinical record, for its facilitators only."""
     enrollments = Enrollment.objects.filter(user=user).select_related("group")
     messages = Message.objects.filter(author__user=user).select_related("session__group")
     attendance = Attendance.objects.filter(participant__user=user).select_related("session__group")
@@ -150,6 +156,7 @@ def account_erase(*, actor: User) -> User:
             body="", purged_at=now
         )
         Report.objects.filter(reporter=user).update(note="")
+        SessionNote.objects.filter(subject=user).delete()
         HiddenAuthor.objects.filter(owner=user).delete()
         HiddenAuthor.objects.filter(hidden_user=user).delete()
         TherapistApplication.objects.filter(user=user).update(

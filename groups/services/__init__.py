@@ -32,6 +32,7 @@ from groups.services.invitations import (
     invitation_send,
 )
 from groups.services.listing import next_sessions_advance
+from groups.services.notes import note_create, note_update, notes_open
 from groups.services.sessions import (
     series_schedule,
     session_cancel,
@@ -62,6 +63,9 @@ __all__ = [
     "invitation_revoke",
     "invitation_send",
     "next_sessions_advance",
+    "note_create",
+    "note_update",
+    "notes_open",
     "series_schedule",
     "session_cancel",
     "session_end",

@@ -56,7 +56,12 @@ from chat.selectors import room_access
 from chat.services import message_post, room_join
 from groups.models import TherapyGroup
 from groups.reminders import preference_for
-from groups.services import calendar_feed_get_or_create, co_facilitator_add, invitation_send
+from groups.services import (
+    calendar_feed_get_or_create,
+    co_facilitator_add,
+    invitation_send,
+    note_create,
+)
 from moderation import services as moderation_services
 from tests.chat.conftest import open_session
 from tests.factories import (
@@ -256,6 +261,7 @@ def scene(member, therapist, staff_user, outsider):
     report = moderation_services.report_file(
         actor=member, group=group, reason="harassment", message=message
     )
+    note = note_create(actor=therapist, session=session, subject=author.user, body="Quiet")
     closed = make_group(therapist, title="Closed circle", is_closed=True, is_listed=False)
     invitation = invitation_send(actor=therapist, group=closed, email=member.email)
     TherapistApplicationFactory(user=outsider)
@@ -274,6 +280,7 @@ def scene(member, therapist, staff_user, outsider):
         sessions=[session, later],
         message=message,
         report=report,
+        note=note,
         enrollments=[waiting, author],
         colleague=colleague,
         invitation=invitation,
@@ -302,6 +309,7 @@ def real_values(route: Route, s: SimpleNamespace) -> dict[str, list[object]]:
         "user_id": [s.colleague.pk],
         "invitation_id": [s.invitation.pk],
         "report_id": [s.report.pk],
+        "note_id": [s.note.pk],
         "token": [s.tokens[route.name]] if route.name in s.tokens else [],
         "key": [s.reset[1] if "uidb36" in route.args else s.email_key],
         "uidb36": [s.reset[0]],

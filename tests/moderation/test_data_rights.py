@@ -16,6 +16,7 @@ from chat.models import Message
 from chat.selectors import room_access
 from chat.services import message_post, room_join
 from groups.models import Enrollment, Reminder, ReminderPreference
+from groups.services import note_create
 from moderation.models import AuditAction, AuditEvent, Report, Sanction
 from moderation.services import report_file, report_mute
 from tests.chat.conftest import open_session
@@ -76,6 +77,9 @@ def person(therapist, settings):
     report_mute(
         actor=therapist, report=about_them, reason="Cooling off", until=now + timedelta(days=2)
     )
+    # The facilitator kept private notes on them, and on the session.
+    note_create(actor=therapist, session=session, subject=user, body=f"Low today {MARK}")
+    note_create(actor=therapist, session=session, body="Quiet session overall")
     upcoming = make_session(group)
     ReminderPreference.objects.create(user=user, quarter_hour=False)
     Reminder.objects.create(
@@ -106,6 +110,8 @@ def test_a_person_downloads_their_data_after_reentering_their_password(client, p
     assert person["other"].email not in dumped
     assert person["other"].display_name not in dumped
     assert "Other Nick" in dumped
+    # Facilitators' private notes are never part of it.
+    assert "Low today" not in dumped and "Quiet session" not in dumped
     assert AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED, actor=user).count() == 1
 
 
