@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('groups', '0013_fill_directory_listing'),
+        ('groups', '0014_session_notes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
