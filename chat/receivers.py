@@ -2,7 +2,7 @@
 only at connect): a login that ends closes its sockets; a change to the person, their
 enrollment or their rights on a group makes their sockets re-check at once.
 
-Each socket also re-checks every chat.consumers.RECHECK_SECONDS, for a push that was lost.
+Each socket also re-checks every chat.relay.RECHECK_SECONDS, for a push that was lost.
 Suspensions, written with a queryset update, are pushed by moderation itself.
 """
 

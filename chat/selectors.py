@@ -15,7 +15,7 @@ from groups.models import Enrollment, GroupSession
 
 # A connection not seen for this long is treated as gone (its process may have died).
 # A connection counts as present while seen within this window; sockets refresh their row at
-# every re-check (chat.consumers.RECHECK_SECONDS, 60 s give or take a quarter), so one can be
+# every re-check (chat.relay.RECHECK_SECONDS, 60 s give or take a quarter), so one can be
 # missed before it drops.
 PRESENCE_TIMEOUT = timedelta(seconds=150)
 HISTORY_PAGE = 200

@@ -145,7 +145,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 # PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
 # compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
 DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-# The room's own database threads in each server process (chat.consumers): each keeps one
+# The room's own database threads in each server process (chat.db_threads): each keeps one
 # connection while its room is busy.
 CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
 # Pooled connections (psycopg's pool, one per process). Under ASGI, asgiref runs each request

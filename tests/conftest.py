@@ -75,7 +75,7 @@ def _threads_let_go_before_the_test_database_goes(django_db_setup, django_db_blo
     (they give them back here), and so do the threads that ran async tests' ORM calls, which no
     request ever ends (their backends are ended here; every server the tests started is gone)."""
     yield
-    from chat.consumers import db_threads_release
+    from chat.db_threads import db_threads_release
 
     with django_db_blocker.unblock():
         db_threads_release()

@@ -87,7 +87,7 @@ async def _close_connections_of_the_database_thread():
     yield
     from django.db import connections
 
-    from chat.consumers import db_pool_close_connections
+    from chat.db_threads import db_pool_close_connections
 
     await sync_to_async(connections.close_all)()
     await sync_to_async(db_pool_close_connections, thread_sensitive=False)()

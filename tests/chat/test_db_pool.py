@@ -11,7 +11,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.db import OperationalError, connection, connections
 
-from chat import consumers
+from chat import db_threads
 from chat.broadcast import broadcast_on_commit
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -26,16 +26,16 @@ def backend_pid() -> int:
 def test_a_thread_whose_connection_the_server_dropped_fails_one_call_then_recovers():
     thread = ThreadPoolExecutor(max_workers=1)
     try:
-        ok, first, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        ok, first, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert ok
-        ok, again, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        ok, again, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert ok and again == first  # kept between calls
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(%s)", [first])
 
-        ok, error, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        ok, error, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert not ok and isinstance(error, OperationalError)
-        ok, fresh, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        ok, fresh, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert ok and fresh != first
     finally:
         thread.submit(connections.close_all).result()
@@ -49,10 +49,10 @@ def thread_holds_a_connection() -> bool:
 def test_a_thread_borrows_from_the_connection_pool_once_not_for_every_call():
     thread = ThreadPoolExecutor(max_workers=1)
     try:
-        thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         borrowed = connection.pool.get_stats()["requests_num"]
         for _ in range(5):
-            ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+            ok, _, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
             assert ok
         assert connection.pool.get_stats()["requests_num"] == borrowed
         assert thread.submit(thread_holds_a_connection).result()
@@ -64,11 +64,11 @@ def test_a_thread_borrows_from_the_connection_pool_once_not_for_every_call():
 def test_a_thread_gives_its_connection_back_to_the_pool_after_a_while(monkeypatch):
     thread = ThreadPoolExecutor(max_workers=1)
     try:
-        ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        ok, _, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert ok and thread.submit(thread_holds_a_connection).result()
         # A minute later (here: at once), the next call gives it back after its work.
-        monkeypatch.setattr(consumers, "DB_CONNECTION_KEEP_SECONDS", 0)
-        ok, _, _ = thread.submit(consumers._in_pool, backend_pid, (), {}).result()
+        monkeypatch.setattr(db_threads, "DB_CONNECTION_KEEP_SECONDS", 0)
+        ok, _, _ = thread.submit(db_threads._in_pool, backend_pid, (), {}).result()
         assert ok
         assert not thread.submit(thread_holds_a_connection).result()
     finally:
@@ -88,7 +88,7 @@ async def test_what_a_call_broadcasts_is_published_even_if_its_caller_goes_away(
         broadcast_on_commit("pool-test", {"type": "message", "position": 1})
         time.sleep(0.3)  # the caller is cancelled meanwhile
 
-    caller = asyncio.ensure_future(consumers.db(work)())
+    caller = asyncio.ensure_future(db_threads.db(work)())
     await started.wait()
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):

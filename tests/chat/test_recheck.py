@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from chat import consumers, services
+from chat import relay, services
 from chat.models import Attendance, Participant
 from chat.selectors import RoomAccess, RoomRefusal, room_access, room_access_many
 from chat.services import Socket, room_join, room_recheck, room_set_locked
@@ -130,7 +130,7 @@ def test_deciding_for_many_at_once_agrees_with_deciding_for_each(room, therapist
 async def test_the_sockets_of_a_room_in_one_process_are_rechecked_together(
     room, therapist, monkeypatch
 ):
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.3)
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 0.3)
     calls: list[int] = []
     real = services.room_recheck
 
@@ -152,14 +152,14 @@ async def test_the_sockets_of_a_room_in_one_process_are_rechecked_together(
             presence = await next_of(socket, "presence")
     for socket in sockets:
         await socket.disconnect()
-    assert consumers._RoomsHere.here().rooms == {}  # the last to leave closes the room here
+    assert relay.RoomsHere.here().rooms == {}  # the last to leave closes the room here
 
 
 async def test_a_person_in_a_live_room_outlasts_the_idle_timeout(room, settings, monkeypatch):
     """Reading along for longer than SESSION_COOKIE_AGE, with no page asked for, is not idling:
     before, the first re-check after it closed the socket as logged out."""
     settings.SESSION_COOKIE_AGE = 2
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.3)
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 0.3)
     alice, _, _ = await joined(room["alice"], room["session"])
     await asyncio.sleep(3)
     ack = await send(alice, "still here")
@@ -171,7 +171,7 @@ async def test_a_login_past_its_absolute_lifetime_is_closed_at_the_next_recheck(
     room, settings, monkeypatch
 ):
     """Renewing the idle expiry never stretches a login past SESSION_ABSOLUTE_SECONDS."""
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.3)
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 0.3)
     alice, _, _ = await joined(room["alice"], room["session"])
     settings.SESSION_ABSOLUTE_SECONDS = 1
     await asyncio.sleep(1.1)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from chat import consumers
+from chat import relay
 from tests.chat.test_room import joined, new_id, next_of
 
 MESSAGE_FIELDS = {
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 async def test_a_busy_socket_holds_up_nobody_and_still_gets_everything_in_order(room):
     alice, _, _ = await joined(room["alice"], room["session"])
     bob, _, _ = await joined(room["bob"], room["session"])
-    here = consumers._RoomsHere.here().rooms[room["session"].pk]
+    here = relay.RoomsHere.here().rooms[room["session"].pk]
     assert len(here.listeners) == 2  # both sockets, one room subscription
     busy = next(c for c in here.listeners if c.user.pk == room["alice"].pk)
 
@@ -51,11 +51,11 @@ async def test_a_busy_socket_holds_up_nobody_and_still_gets_everything_in_order(
     assert positions == [first["position"], second["position"]]
     await alice.disconnect()
     await bob.disconnect()
-    assert consumers._RoomsHere.here().rooms == {}
+    assert relay.RoomsHere.here().rooms == {}
 
 
 async def test_a_room_left_while_it_was_opening_leaves_no_task_behind():
-    here = consumers._RoomsHere.here()
+    here = relay.RoomsHere.here()
 
     class Socket:
         session_id = 987654  # no such session: only the process's bookkeeping is exercised

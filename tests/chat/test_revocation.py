@@ -14,7 +14,7 @@ from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 
-from chat import consumers
+from chat import protocol, relay
 from tests.chat.test_room import joined, new_id, next_of
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -24,7 +24,7 @@ PROMPTLY = 2  # seconds
 
 @pytest.fixture(autouse=True)
 def _no_recheck_in_time(monkeypatch):
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 60)
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 60)
 
 
 def device(user) -> Client:
@@ -43,7 +43,7 @@ async def expect_revoked(communicator, reasons=("logged_out",)) -> None:
     revoked = await next_of(communicator, "room.revoked", timeout=PROMPTLY)
     assert revoked["reason"] in reasons
     closed = await communicator.receive_output(timeout=PROMPTLY)
-    assert closed == {"type": "websocket.close", "code": consumers.CLOSE_REVOKED}
+    assert closed == {"type": "websocket.close", "code": protocol.CLOSE_REVOKED}
 
 
 async def expect_still_open(communicator) -> None:

@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from chat import consumers
+from chat import consumers, presence, protocol, relay, shared_reads
 from chat.broadcast import room_group
 from chat.models import Attendance, Message, Participant, Room
 from chat.selectors import message_event
@@ -106,7 +106,7 @@ async def test_nobody_enters_after_the_end(room):
 async def test_a_member_removed_from_the_group_is_refused_and_disconnected(
     room, therapist, monkeypatch
 ):
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 60)  # only the push can close it in time
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 60)  # only the push can close it in time
     alice, _, _ = await joined(room["alice"], room["session"])
     enrollment = await sync_to_async(room["group"].enrollments.get)(user=room["alice"])
     await sync_to_async(enrollment_remove)(actor=therapist, enrollment=enrollment, reason="Unkind")
@@ -398,7 +398,7 @@ async def test_a_removed_member_is_disconnected_and_cannot_come_back(room, thera
     await next_of(alice, "you.removed")
     assert (await alice.receive_output(timeout=2)) == {
         "type": "websocket.close",
-        "code": consumers.CLOSE_REMOVED,
+        "code": protocol.CLOSE_REMOVED,
     }
     _, ok = await connect(room["alice"], room["session"])
     assert not ok
@@ -472,7 +472,7 @@ async def test_ending_the_session_closes_every_socket(room, therapist):
     await host.send_json_to({"type": "control.end"})
     for c in (host, alice):
         assert (await next_of(c, "room.closed"))["reason"] == "ended"
-        assert (await c.receive_output(timeout=2))["code"] == consumers.CLOSE_ENDED
+        assert (await c.receive_output(timeout=2))["code"] == protocol.CLOSE_ENDED
     _, ok = await connect(room["alice"], room["session"])
     assert not ok
     assert (
@@ -509,7 +509,7 @@ async def test_each_socket_closes_itself_at_the_end_without_any_worker(room, the
     alice, _, _ = await joined(room["alice"], room["session"])
     closed = await next_of(alice, "room.closed", timeout=6)
     assert closed["reason"] == "ended"
-    assert (await alice.receive_output(timeout=2))["code"] == consumers.CLOSE_ENDED
+    assert (await alice.receive_output(timeout=2))["code"] == protocol.CLOSE_ENDED
 
 
 async def test_the_facilitator_is_warned_five_minutes_before_the_end(room, therapist):
@@ -526,7 +526,7 @@ async def test_a_login_that_ends_without_any_signal_closes_its_sockets_at_the_ne
     room, monkeypatch
 ):
     """Expiry, or rows deleted by hand: no push, so the periodic re-check must notice."""
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 0.2)
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 0.2)
     alice, _, _ = await joined(room["alice"], room["session"])
     from django.contrib.sessions.models import Session
 
@@ -536,7 +536,7 @@ async def test_a_login_that_ends_without_any_signal_closes_its_sockets_at_the_ne
 
 
 async def test_a_suspended_person_is_disconnected(room, monkeypatch):
-    monkeypatch.setattr(consumers, "RECHECK_SECONDS", 60)  # only the push can close it in time
+    monkeypatch.setattr(relay, "RECHECK_SECONDS", 60)  # only the push can close it in time
     alice, _, _ = await joined(room["alice"], room["session"])
     user = room["alice"]
     user.suspended_until = timezone.now() + timedelta(days=1)
@@ -565,7 +565,7 @@ async def test_presence_lists_who_is_here_and_attendance_is_recorded(room, thera
 
 
 async def test_people_arriving_together_share_one_presence_update(room, therapist, monkeypatch):
-    monkeypatch.setattr(consumers, "PRESENCE_COALESCE_SECONDS", 3)
+    monkeypatch.setattr(presence, "PRESENCE_COALESCE_SECONDS", 3)
     from tests.factories import make_member
 
     host, _, _ = await joined(therapist, room["session"])
@@ -688,7 +688,7 @@ async def test_sending_after_being_removed_closes_with_the_removed_code(room, th
         actor=therapist, session_id=room["session"].pk, participant_id=participant.pk
     )
     await next_of(alice, "you.removed")
-    assert (await alice.receive_output(timeout=2))["code"] == consumers.CLOSE_REMOVED
+    assert (await alice.receive_output(timeout=2))["code"] == protocol.CLOSE_REMOVED
 
 
 def test_a_socket_trusting_its_own_access_posts_in_three_statements_and_is_still_refused_once_muted(
@@ -777,13 +777,13 @@ async def test_sockets_asking_for_the_same_read_at_once_share_one_query(room):
 
     key = ("test", room["session"].pk)
     first = asyncio.ensure_future(
-        consumers.shared_read(key, slow_count, session_id=room["session"].pk)
+        shared_reads.shared_read(key, slow_count, session_id=room["session"].pk)
     )
     await asyncio.sleep(0.02)
-    second = consumers.shared_read(key, slow_count, session_id=room["session"].pk)
+    second = shared_reads.shared_read(key, slow_count, session_id=room["session"].pk)
     first.cancel()  # the first socket went away: the second still gets its answer
     assert await second == 0
     assert calls == [room["session"].pk]
     # Once done, the next read is a new one.
-    assert await consumers.shared_read(key, slow_count, session_id=room["session"].pk) == 0
+    assert await shared_reads.shared_read(key, slow_count, session_id=room["session"].pk) == 0
     assert len(calls) == 2
