@@ -12,10 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts.exceptions import ServiceError
-from chat import services
 from chat.models import Attendance, Message
 from chat.selectors import PRESENCE_TIMEOUT, room_access
-from chat.services import message_post, room_end, room_join, sessions_close_due
+from chat.services import message_post, messages, room_end, room_join, sessions_close_due
 from groups.models import GroupSession
 
 
@@ -110,14 +109,14 @@ def test_a_send_checked_before_the_end_but_stored_after_it_is_refused(room, ther
     session = room["session"]
     join(room["alice"], session, "a")
     checked, go = threading.Event(), threading.Event()
-    real_limit = services._within_rate_limit
+    real_limit = messages._within_rate_limit
 
     def slow_limit(**kwargs):
         checked.set()  # room_access has said yes; the room lock is not taken yet
         assert go.wait(10)
         return real_limit(**kwargs)
 
-    monkeypatch.setattr(services, "_within_rate_limit", slow_limit)
+    monkeypatch.setattr(messages, "_within_rate_limit", slow_limit)
     sender, outcome = in_thread(lambda: post(room["alice"], session, "just in time?"))
     assert checked.wait(10)
     room_end(actor=therapist, session_id=session.pk)
@@ -136,14 +135,14 @@ def test_the_end_waits_for_a_message_being_stored_and_nothing_is_stored_after_it
     session = room["session"]
     join(room["alice"], session, "a")
     storing, go = threading.Event(), threading.Event()
-    real_checks = services.run_message_checks
+    real_checks = messages.run_message_checks
 
     def slow_checks(message, access):
         storing.set()  # inside the transaction, holding the room row
         assert go.wait(10)
         return real_checks(message, access)
 
-    monkeypatch.setattr(services, "run_message_checks", slow_checks)
+    monkeypatch.setattr(messages, "run_message_checks", slow_checks)
     sender, sent = in_thread(lambda: post(room["alice"], session, "made it"))
     assert storing.wait(10)
     ender, ended = in_thread(lambda: room_end(actor=therapist, session_id=session.pk))
@@ -157,7 +156,7 @@ def test_the_end_waits_for_a_message_being_stored_and_nothing_is_stored_after_it
     message = sent["result"].message
     closed_at = GroupSession.objects.get(pk=session.pk).closed_at
     assert closed_at is not None and message.created_at <= closed_at
-    monkeypatch.setattr(services, "run_message_checks", real_checks)
+    monkeypatch.setattr(messages, "run_message_checks", real_checks)
     with pytest.raises(ServiceError) as refused:
         post(room["alice"], session, "too late")
     assert refused.value.code == "closed"
