@@ -34,8 +34,18 @@ $(VENV)/.installed-dev: requirements/dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	@touch $@ $(VENV)/.installed-base
 
+# axe-core for the accessibility checks in the browser tests, from the npm registry, pinned
+# with its integrity hash in tests/e2e/axe/package-lock.json. Without npm those checks are
+# skipped with the reason shown (and fail the run under REQUIRE_SERVICES=1).
+AXE := tests/e2e/axe/node_modules/axe-core/axe.min.js
+
+$(AXE): tests/e2e/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/e2e/axe --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm is not installed: the accessibility checks will be skipped"; fi
+
 install: $(VENV)/.installed-base
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(AXE)
 
 # Everything that needs the database runs inside `config.localdb run`: with no DATABASE_URL it
 # starts the embedded PostgreSQL under var/postgres (and stops it when the last user is done);
