@@ -1,5 +1,7 @@
-/* Hearth: the only script. On a fresh form, pick the time zone the browser reports,
-   so that session times show in the person's own time. Nothing else. */
+/* Hearth's script for every page (the room has its own): on a fresh form, pick the time zone
+   the browser reports, so that session times show in the person's own time; on a phone, fold
+   the menu away behind one button and the directory's filters into their heading. Without it
+   every page works, with everything shown. */
 (function () {
   "use strict";
 
@@ -31,9 +33,44 @@
     });
   }
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", guessTimeZones);
-  } else {
+  var narrow = window.matchMedia("(max-width: 55.99rem)");
+
+  function foldMenu() {
+    var toggle = document.querySelector(".menu-toggle");
+    var nav = document.getElementById("site-nav");
+    if (!toggle || !nav) {
+      return;
+    }
+    toggle.hidden = false;
+    nav.setAttribute("data-collapsed", "");
+    toggle.addEventListener("click", function () {
+      var open = toggle.getAttribute("aria-expanded") === "true";
+      toggle.setAttribute("aria-expanded", open ? "false" : "true");
+      if (open) {
+        nav.setAttribute("data-collapsed", "");
+      } else {
+        nav.removeAttribute("data-collapsed");
+      }
+    });
+  }
+
+  function foldFilters() {
+    // Closed on a phone unless some filter is already chosen: the groups come first.
+    var panel = document.querySelector("details[data-fold-on-phone]");
+    if (panel && narrow.matches && !panel.hasAttribute("data-chosen")) {
+      panel.open = false;
+    }
+  }
+
+  function start() {
     guessTimeZones();
+    foldMenu();
+    foldFilters();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 })();
