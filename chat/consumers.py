@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from autobahn.exception import Disconnected
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
@@ -80,6 +81,17 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Send, or nothing when the person has just closed the connection: daphne refuses a
+        send between their goodbye and its own ("Attempt to send on a closed protocol"), and
+        their "disconnect" follows at once. A closed tab is not an error."""
+        try:
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        except Disconnected:
+            logger.debug("room %s: a send after the client closed", self.session_id)
+
     async def connect(self) -> None:
         self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
         self.user = self.scope["user"]
@@ -127,6 +139,25 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.warned = False
         await self.accept()
         await self.send_json(await db(self._state)())
+        # The history is sent by a task, not by this handler: Channels hands a consumer its
+        # next event only when the last handler returns, so a person who closed the tab while
+        # a long history streamed in was seen to leave only after all of it had gone nowhere
+        # (daphne drops sends to a closed socket) or daphne killed the consumer, which then
+        # never recorded that they left. Now their "disconnect" stops the task at once.
+        self.catching_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """Send the history, then join the room's live events. A failure closes the socket
+        (the client reconnects and tries again), as it did when this ran in the handler."""
+        try:
+            await self._join_live()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("room %s: joining failed", self.session_id)
+            await self.close(code=1011)
+
+    async def _join_live(self) -> None:
         async with self.delivering:
             await self._send_history(after=self._resume_from())
         await self._broadcast_presence()
@@ -139,7 +170,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.draining = asyncio.create_task(self._drain())  # what arrived meanwhile, in order
 
     async def disconnect(self, code: int) -> None:
-        for task in self.tasks:
+        catching_up = getattr(self, "catching_up", None)
+        if catching_up is not None:
+            catching_up.cancel()
+            await asyncio.wait([catching_up])  # it may be appending to self.tasks as it stops
+        for task in getattr(self, "tasks", []):
             task.cancel()
         if getattr(self, "gap_task", None) is not None:
             self.gap_task.cancel()
