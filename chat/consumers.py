@@ -412,6 +412,13 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             if self.early:
                 await self._fill_gap()
 
+    async def fill_from_database(self) -> None:
+        """Send what the database holds past the last message sent: the relay's way of
+        delivering while the channel layer is away (``chat.relay``)."""
+        async with self.delivering:
+            await self._send_history(after=self.last_sent, shared=True)
+            await self._send_early()
+
     async def _fill_gap(self) -> None:
         """The missing message did not come live (the channel layer may drop messages): the
         database fills the gap. Hold ``self.delivering``."""

@@ -16,8 +16,9 @@ from django.utils import timezone
 from chat import services
 from chat.broadcast import room_group
 from chat.db_threads import db
+from chat.layer import OUTAGE
 from chat.protocol import ServerEvent
-from chat.selectors import present
+from chat.selectors import present, room_last_position
 
 if TYPE_CHECKING:
     from chat.consumers import RoomConsumer
@@ -32,6 +33,10 @@ logger = logging.getLogger(__name__)
 # for all the sockets of a room in a process together (``RoomsHere``), in a few queries: one
 # re-check per socket, spread out, cost a thousand idle sockets about 130 queries a second.
 RECHECK_SECONDS = 60
+# While the channel layer's Redis is away (chat.layer.OUTAGE), each room here reads its new
+# messages from the database this often and gives them to its sockets; once more after it is
+# back, for what was published into the outage and lost.
+OUTAGE_FILL_SECONDS = 1.0
 
 
 class _Room:
@@ -85,6 +90,7 @@ class RoomsHere:
         room.tasks = [
             asyncio.create_task(self._relay(session_id, room)),
             asyncio.create_task(self._watch(session_id, room)),
+            asyncio.create_task(self._fill_while_unreachable(session_id, room)),
         ]
 
     def join(self, consumer: RoomConsumer) -> None:
@@ -119,6 +125,31 @@ class RoomsHere:
                     logger.exception(
                         "room %s: %s to %s failed", session_id, event.get("type"), consumer
                     )
+
+    async def _fill_while_unreachable(self, session_id: int, room: _Room) -> None:
+        """Deliver from the database while the channel layer cannot (one small query a
+        second per room, only during an outage), and once more when it is back; then send
+        the room's presence again, which the outage may have kept from its sockets."""
+        behind = False
+        while True:
+            await asyncio.sleep(OUTAGE_FILL_SECONDS)
+            if OUTAGE.down:
+                behind = True
+            elif not behind:
+                continue
+            else:
+                behind = False  # the last fill, now that it is back
+            try:
+                last = await db(room_last_position)(session_id=session_id)
+                for consumer in list(room.joined):
+                    if consumer.last_sent < last:
+                        await consumer.fill_from_database()
+                if not behind:
+                    await self.recheck(session_id, room)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again
+                logger.exception("room %s: delivering from the database failed", session_id)
 
     async def _watch(self, session_id: int, room: _Room) -> None:
         while True:

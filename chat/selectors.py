@@ -171,6 +171,12 @@ def messages_after(*, session_id: int, position: int, limit: int = HISTORY_PAGE)
     )
 
 
+def room_last_position(*, session_id: int) -> int:
+    """The position of the room's last message (0 before the first)."""
+    last = Room.objects.filter(session_id=session_id).values_list("last_position", flat=True)
+    return next(iter(last), 0)
+
+
 def latest_messages(*, session_id: int, limit: int = HISTORY_PAGE) -> list[Message]:
     """The last ``limit`` messages, oldest first (what the room page shows before the socket)."""
     newest = list(

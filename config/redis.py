@@ -56,6 +56,10 @@ def redis_namespace(configured: str, *, database: Mapping[str, Any], secret_key:
     return f"hearth-{digest.hexdigest()[:12]}"
 
 
+# What a Redis that is away (restarting, failing over) raises to a caller of redis_client().
+RedisUnreachable = (redis.ConnectionError, redis.TimeoutError)
+
+
 @functools.cache
 def redis_client() -> redis.Redis | None:
     """The process's client (its pool reconnects after a fork), or None without Redis."""

@@ -238,7 +238,8 @@ if REDIS_URL:
     if os.environ.get("CHANNEL_LAYER", "pubsub") == "pubsub":
         CHANNEL_LAYERS = {
             "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                # channels_redis' pub/sub layer, made to ride out a Redis outage (chat/layer.py).
+                "BACKEND": "chat.layer.ResilientPubSubChannelLayer",
                 "CONFIG": {"hosts": [_layer_host], "prefix": f"{REDIS_NAMESPACE}."},
             }
         }

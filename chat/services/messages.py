@@ -26,7 +26,7 @@ from chat.selectors import (
     message_event,
     room_access,
 )
-from config.redis import redis_client, redis_key
+from config.redis import RedisUnreachable, redis_client, redis_key
 from groups.models import GroupSession
 
 
@@ -60,7 +60,12 @@ def _within_rate_limit(*, session_id: int, user_id: int, now: datetime) -> bool:
         pipe = client.pipeline(transaction=False)
         pipe.incr(redis_key(key))
         pipe.expire(redis_key(key), seconds * 2)
-        count = pipe.execute()[0]
+        try:
+            count = pipe.execute()[0]
+        except RedisUnreachable:
+            # Redis is away for a moment: let the message through rather than lose it (the
+            # limit is a brake on floods, and the channel layer logs the outage once).
+            return True
     else:
         cache.add(key, 0, timeout=seconds * 2)
         try:

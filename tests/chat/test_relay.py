@@ -67,6 +67,7 @@ async def test_a_room_left_while_it_was_opening_leaves_no_task_behind():
     await here.leave(socket)  # type: ignore[arg-type]
     await listening
     assert Socket.session_id not in here.rooms
-    assert len(room.tasks) == 2  # the relay and the re-check, created as the opening finished
+    # the relay, the re-check and the outage fill, created as the opening finished
+    assert len(room.tasks) == 3
     await asyncio.wait_for(asyncio.gather(*room.tasks, return_exceptions=True), timeout=2)
     assert all(task.cancelled() for task in room.tasks)
