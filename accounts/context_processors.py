@@ -7,17 +7,21 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from accounts.roles import Role
-from accounts.selectors import guidelines_accepted_current
+from accounts.selectors import guidelines_standing
 
 LEADING_ROLES = frozenset({Role.THERAPIST, Role.PEER_SUPERVISOR})
 
 
 def hearth(request: HttpRequest) -> dict[str, Any]:
-    """Site name, and whether the viewer still has to accept the current guidelines."""
+    """Site name, and whether the viewer still has to accept the current guidelines: for the
+    first time (a welcome) or again (an update)."""
     user = getattr(request, "user", None)
 
-    def pending() -> bool:
-        return bool(user and user.is_authenticated and not guidelines_accepted_current(user=user))
+    def pending() -> str:
+        if not (user and user.is_authenticated):
+            return ""
+        standing = guidelines_standing(user=user)
+        return "" if standing == "accepted" else standing
 
     def can_lead() -> bool:
         return bool(user and user.is_authenticated and user.roles & LEADING_ROLES)

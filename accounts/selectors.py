@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from typing import Literal
+
+from django.db.models import Count, Q, QuerySet
 
 from accounts.models import GuidelinesAcceptance, GuidelinesVersion, TherapistApplication, User
 from accounts.pseudonyms import normalize_display_name, suggest_display_name
@@ -39,6 +41,28 @@ def guidelines_accepted_current(*, user: User) -> bool:
         .values("pk")[:1]
     )
     return GuidelinesAcceptance.objects.filter(user=user, version=latest_published).exists()
+
+
+GuidelinesStanding = Literal["accepted", "first", "update"]
+
+
+def guidelines_standing(*, user: User) -> GuidelinesStanding:
+    """Where ``user`` stands with the guidelines in force (one query): ``accepted`` them,
+    still to accept them for the ``first`` time, or to accept an ``update`` of a version they
+    accepted before. Anonymous visitors are ``first``."""
+    if not user.is_authenticated:
+        return "first"
+    latest_published = (
+        GuidelinesVersion.objects.filter(published_at__isnull=False)
+        .order_by("-version")
+        .values("pk")[:1]
+    )
+    counts = GuidelinesAcceptance.objects.filter(user=user).aggregate(
+        current=Count("pk", filter=Q(version=latest_published)), any=Count("pk")
+    )
+    if counts["current"]:
+        return "accepted"
+    return "update" if counts["any"] else "first"
 
 
 def therapist_applications_for(*, user: User) -> QuerySet[TherapistApplication]:

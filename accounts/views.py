@@ -14,8 +14,8 @@ from accounts.exceptions import ServiceError
 from accounts.forms import GuidelinesAcceptForm, ProfileForm, TherapistApplicationForm
 from accounts.roles import Role
 from accounts.selectors import (
-    guidelines_accepted_current,
     guidelines_current,
+    guidelines_standing,
     therapist_applications_for,
 )
 from accounts.services import guidelines_accept, profile_update, therapist_application_submit
@@ -84,7 +84,7 @@ def therapist_apply(request: HttpRequest) -> HttpResponse:
 def guidelines(request: HttpRequest) -> HttpResponse:
     """Read the current guidelines; a logged-in person can accept them here."""
     current = guidelines_current()
-    accepted = guidelines_accepted_current(user=request.user)
+    standing = guidelines_standing(user=request.user)
     form = GuidelinesAcceptForm(
         request.POST or None, initial={"version": current.version if current else None}
     )
@@ -109,5 +109,11 @@ def guidelines(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/guidelines.html",
-        {"guidelines": current, "accepted": accepted, "form": form},
+        {
+            "guidelines": current,
+            "accepted": standing == "accepted",
+            # What changed matters only to someone who accepted an earlier version.
+            "show_changes": standing == "update",
+            "form": form,
+        },
     )

@@ -7,7 +7,11 @@ from django.urls import reverse
 
 from accounts.exceptions import ServiceError
 from accounts.models import GuidelinesAcceptance
-from accounts.selectors import guidelines_accepted_current, guidelines_current
+from accounts.selectors import (
+    guidelines_accepted_current,
+    guidelines_current,
+    guidelines_standing,
+)
 from accounts.services import guidelines_accept, guidelines_publish
 from moderation.models import AuditAction, AuditEvent
 from tests.factories import GuidelinesVersionFactory
@@ -23,7 +27,7 @@ def test_the_first_version_is_in_force_from_the_start():
 
 def test_a_person_reads_and_accepts_the_guidelines(client, member):
     client.force_login(member)
-    assert "Our guidelines have been updated" in client.get(reverse("home")).content.decode()
+    assert "please read our guidelines and agree" in client.get(reverse("home")).content.decode()
     page = client.get(reverse("guidelines")).content.decode()
     assert "Be kind." in page
     assert "I agree" in page
@@ -35,7 +39,7 @@ def test_a_person_reads_and_accepts_the_guidelines(client, member):
     assert (
         AuditEvent.objects.filter(action=AuditAction.GUIDELINES_ACCEPTED, actor=member).count() == 1
     )
-    assert "Our guidelines have been updated" not in client.get(reverse("home")).content.decode()
+    assert "please read our guidelines" not in client.get(reverse("home")).content.decode()
 
 
 def test_accepting_without_ticking_the_box_is_explained(client, member):
@@ -85,3 +89,39 @@ def test_after_accepting_the_person_returns_where_they_were_but_never_offsite(cl
     url = reverse("guidelines") + "?next=https://evil.example/"
     response = client.post(url, {"version": 1, "agree": "on"})
     assert response["Location"] == reverse("guidelines")
+
+
+def test_a_newcomer_is_welcomed_to_the_guidelines_not_told_they_changed(client, member):
+    client.force_login(member)
+    home = client.get(reverse("home")).content.decode()
+    assert "Welcome to Hearth. Before you join a group" in home
+    assert "updated" not in home
+    page = client.get(reverse("guidelines")).content.decode()
+    assert "Welcome to Hearth." in page
+    assert "updated" not in page and "What changed" not in page
+    assert "The first guidelines" not in page
+
+
+def test_someone_who_accepted_an_earlier_version_is_told_what_changed(client, staff_user, member):
+    guidelines_accept(actor=member, version=guidelines_current())
+    newer = GuidelinesVersionFactory(version=2, summary_of_changes="Rounds are explained.")
+    guidelines_publish(actor=staff_user, version=newer)
+    client.force_login(member)
+    home = client.get(reverse("home")).content.decode()
+    assert "Our guidelines have been updated" in home and "Welcome to Hearth." not in home
+    page = client.get(reverse("guidelines")).content.decode()
+    assert "What changed in this version:</strong> Rounds are explained." in page
+    assert "Welcome to Hearth." not in page
+
+
+def test_where_a_person_stands_with_the_guidelines_is_one_query(
+    django_assert_num_queries, staff_user, member
+):
+    with django_assert_num_queries(1):
+        assert guidelines_standing(user=member) == "first"
+    guidelines_accept(actor=member, version=guidelines_current())
+    with django_assert_num_queries(1):
+        assert guidelines_standing(user=member) == "accepted"
+    guidelines_publish(actor=staff_user, version=GuidelinesVersionFactory(version=2))
+    with django_assert_num_queries(1):
+        assert guidelines_standing(user=member) == "update"
