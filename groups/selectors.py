@@ -80,6 +80,37 @@ def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
     ).annotate(seats_left=F("capacity") - F("active_count"))
 
 
+def with_waitlist_place(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollment]:
+    """Annotate ``waitlist_place``: 1 for the first person waiting, 2 for the next…, counted
+    from the order now, in the same query (None for someone not waiting).
+
+    ``waitlist_position`` is only the order people joined in (gaps stay when someone ahead
+    leaves or is given a place); the place shown is always worked out from it when read, so
+    no change to the list has to renumber everyone behind.
+    """
+    ahead_or_here = (
+        Enrollment.objects.filter(
+            group=OuterRef("group"),
+            state=Enrollment.State.WAITLISTED,
+            waitlist_position__lte=OuterRef("waitlist_position"),
+        )
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return enrollments.annotate(waitlist_place=Subquery(ahead_or_here, output_field=IntegerField()))
+
+
+def waitlist_place(*, enrollment: Enrollment) -> int | None:
+    """Where ``enrollment`` is on its waiting list now (1 is next), or None if not waiting."""
+    return (
+        with_waitlist_place(Enrollment.objects.filter(pk=enrollment.pk))
+        .values_list("waitlist_place", flat=True)
+        .first()
+    )
+
+
 def _upcoming(now: datetime) -> QuerySet[GroupSession]:
     return GroupSession.objects.upcoming(now)
 
@@ -276,7 +307,9 @@ def group_page(*, viewer: User, slug: str) -> GroupPage | None:
     enrollment = invitation = None
     held: frozenset[str] = frozenset()
     if viewer.is_authenticated:
-        enrollment = Enrollment.objects.filter(group=group, user=viewer).first()
+        enrollment = with_waitlist_place(
+            Enrollment.objects.filter(group=group, user=viewer)
+        ).first()
         invitation = (
             Invitation.objects.filter(group=group).addressed_to(viewer).pending(now).first()
         )
@@ -326,7 +359,7 @@ def my_schedule(*, user: User) -> QuerySet[GroupSession]:
 
 def my_waiting(*, user: User) -> QuerySet[Enrollment]:
     return (
-        Enrollment.objects.filter(user=user, state=Enrollment.State.WAITLISTED)
+        with_waitlist_place(Enrollment.objects.filter(user=user, state=Enrollment.State.WAITLISTED))
         .select_related("group")
         .order_by("created_at")
     )
@@ -425,7 +458,7 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     if group is None:
         return None
     enrollments = list(
-        Enrollment.objects.filter(group=group, state__in=LIVE_STATES)
+        with_waitlist_place(Enrollment.objects.filter(group=group, state__in=LIVE_STATES))
         .select_related("user")
         .order_by("waitlist_position", "pseudonym")
     )

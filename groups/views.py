@@ -36,6 +36,7 @@ from groups.forms import (
 from groups.models import Enrollment, GroupSession, Invitation, ReminderPreference, TherapyGroup
 from groups.reminders import preference_for
 from groups.scheduling import to_local
+from groups.templatetags.waiting import place_in_line
 
 
 def _viewer_zone(request: HttpRequest) -> str:
@@ -184,10 +185,11 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
             request, "You have a place in this group. Its sessions are in My schedule."
         )
     else:
+        place = place_in_line(selectors.waitlist_place(enrollment=enrollment))
         messages.info(
             request,
-            f"The group is full, so you are number {enrollment.waitlist_position} on the "
-            "waiting list. We will email you if a place becomes free.",
+            f"The group is full, so you are {place} on the waiting list. "
+            "We will email you if a place becomes free.",
         )
     return redirect(group_url(group))
 
