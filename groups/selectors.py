@@ -80,14 +80,7 @@ def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
     ).annotate(seats_left=F("capacity") - F("active_count"))
 
 
-def with_waitlist_place(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollment]:
-    """Annotate ``waitlist_place``: 1 for the first person waiting, 2 for the next…, counted
-    from the order now, in the same query (None for someone not waiting).
-
-    ``waitlist_position`` is only the order people joined in (gaps stay when someone ahead
-    leaves or is given a place); the place shown is always worked out from it when read, so
-    no change to the list has to renumber everyone behind.
-    """
+def _waitlist_place() -> Subquery:
     ahead_or_here = (
         Enrollment.objects.filter(
             group=OuterRef("group"),
@@ -99,16 +92,29 @@ def with_waitlist_place(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollmen
         .annotate(n=Count("pk"))
         .values("n")
     )
-    return enrollments.annotate(waitlist_place=Subquery(ahead_or_here, output_field=IntegerField()))
+    return Subquery(ahead_or_here, output_field=IntegerField())
+
+
+def with_waitlist_place(enrollments: QuerySet[Enrollment]) -> QuerySet[Enrollment]:
+    """Annotate ``waitlist_place``: 1 for the first person waiting, 2 for the next…, counted
+    from the order now, in the same query (None for someone not waiting).
+
+    ``waitlist_position`` is only the order people joined in (gaps stay when someone ahead
+    leaves or is given a place); the place shown is always worked out from it when read, so
+    no change to the list has to renumber everyone behind.
+    """
+    return enrollments.annotate(waitlist_place=_waitlist_place())
 
 
 def waitlist_place(*, enrollment: Enrollment) -> int | None:
     """Where ``enrollment`` is on its waiting list now (1 is next), or None if not waiting."""
-    return (
-        with_waitlist_place(Enrollment.objects.filter(pk=enrollment.pk))
-        .values_list("waitlist_place", flat=True)
+    place: int | None = (
+        Enrollment.objects.filter(pk=enrollment.pk)
+        .annotate(place=_waitlist_place())
+        .values_list("place", flat=True)
         .first()
     )
+    return place
 
 
 def _upcoming(now: datetime) -> QuerySet[GroupSession]:
