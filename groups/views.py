@@ -195,13 +195,25 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def leave(request: HttpRequest, slug: str) -> HttpResponse:
-    """Leave the group or its waiting list."""
+    """Ask once, then leave the group or its waiting list.
+
+    Only the confirmation form's POST (with ``confirm``) leaves; any other POST is asked too.
+    """
     enrollment = get_object_or_404(
-        Enrollment, group__slug=slug, user=request.user, state__in=selectors.LIVE_STATES
+        Enrollment.objects.select_related("group"),
+        group__slug=slug,
+        user=request.user,
+        state__in=selectors.LIVE_STATES,
     )
     was_waiting = enrollment.state == Enrollment.State.WAITLISTED
+    if request.method == "GET" or request.POST.get("confirm") != "yes":
+        return render(
+            request,
+            "groups/leave.html",
+            {"group": enrollment.group, "enrollment": enrollment, "waiting": was_waiting},
+        )
     try:
         services.enrollment_withdraw(actor=request.user, enrollment=enrollment)
     except ServiceError as error:

@@ -56,6 +56,7 @@ def id_urls(group: TherapyGroup) -> list[tuple[str, str]]:
     urls = [
         ("get", reverse("groups:detail", args=[slug])),
         ("post", reverse("groups:join", args=[slug])),
+        ("get", reverse("groups:leave", args=[slug])),
         ("post", reverse("groups:leave", args=[slug])),
         ("get", reverse("groups:manage", args=[slug])),
         ("get", reverse("groups:edit", args=[slug])),
@@ -199,7 +200,9 @@ def test_joining_through_the_page(client, member, listed):
     response = client.post(url, {"pseudonym": "Morning Dove"}, follow=True)
     assert "You have a place in this group" in response.content.decode()
     assert Enrollment.objects.get(user=member).pseudonym == "Morning Dove"
-    response = client.post(reverse("groups:leave", args=[listed.slug]), follow=True)
+    response = client.post(
+        reverse("groups:leave", args=[listed.slug]), {"confirm": "yes"}, follow=True
+    )
     assert "You have left the group" in response.content.decode()
 
 
