@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.exceptions import ServiceError
 from accounts.models import User
+from accounts.selectors import therapist_applications_for
 from config.page_cache import anonymous_cacheable
 from groups import rights, selectors, services
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -313,7 +314,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def group_create(request: HttpRequest) -> HttpResponse:
-    """Start a new group, led by me."""
+    """Start a new group, led by me; someone who may not lead one is told how to apply first."""
+    if not services.may_start_a_group(request.user):
+        application = therapist_applications_for(user=request.user).first()
+        return render(request, "groups/cannot_start.html", {"application": application})
     form = GroupForm(request.POST or None, initial={"time_zone": request.user.time_zone})
     if request.method == "POST" and form.is_valid():
         try:

@@ -5,6 +5,7 @@ change in the same transaction, and raises ``ServiceError`` with words for the p
 things (the last seat, a facilitator's hour) are decided under a row lock.
 """
 
+from groups.services._common import may_start_a_group
 from groups.services.calendar import (
     calendar_feed_get_or_create,
     calendar_feed_reset,
@@ -62,6 +63,7 @@ __all__ = [
     "invitation_decline",
     "invitation_revoke",
     "invitation_send",
+    "may_start_a_group",
     "next_sessions_advance",
     "note_create",
     "note_update",

@@ -39,6 +39,11 @@ def _may_lead(actor: User, kind: str) -> bool:
     return actor.has_role(Role.THERAPIST)
 
 
+def may_start_a_group(user: User) -> bool:
+    """Whether ``user`` may lead a group of some kind, so that "Start a group" is worth its form."""
+    return any(_may_lead(user, kind) for kind in TherapyGroup.Kind)
+
+
 def _lead_refusal(kind: str) -> ServiceError:
     if kind == TherapyGroup.Kind.PEER_SUPERVISION:
         return ServiceError(
