@@ -12,7 +12,9 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 
+from accounts.places import time_zone_names
 from accounts.policy import MFA_REQUIRED, login_check
 from accounts.sessions import activity_due, login_time_ensure
 
@@ -76,6 +78,20 @@ class LoginPolicyMiddleware:
         return redirect("account_login")
 
 
+#: The cookie static/js/hearth.js sets to the browser's IANA zone, for people not logged in.
+TIME_ZONE_COOKIE = "tz"
+
+
+def viewer_time_zone(request: HttpRequest) -> str:
+    """The zone to show times in: a logged-in person's profile zone; for anyone else the
+    browser's zone from the ``tz`` cookie if it is one we know (``accounts.places``), else UTC."""
+    user = request.user
+    if user.is_authenticated:
+        return user.time_zone if user.time_zone in time_zone_names() else "UTC"
+    zone = request.COOKIES.get(TIME_ZONE_COOKIE, "")
+    return zone if zone in time_zone_names() else "UTC"
+
+
 class UserTimezoneMiddleware:
     """Show every time in the viewer's own time zone."""
 
@@ -83,12 +99,11 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
-        if user.is_authenticated and user.time_zone:
-            try:
-                timezone.activate(zoneinfo.ZoneInfo(user.time_zone))
-            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-                timezone.deactivate()
-        else:
-            timezone.deactivate()
-        return self.get_response(request)
+        # For people not logged in the zone comes from a cookie, so the same address shows
+        # different times: their responses vary on Cookie. Anything that caches anonymous
+        # pages (a view cache, a CDN) must make the zone part of its key.
+        timezone.activate(zoneinfo.ZoneInfo(viewer_time_zone(request)))
+        response = self.get_response(request)
+        if not request.user.is_authenticated:
+            patch_vary_headers(response, ["Cookie"])
+        return response

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts.exceptions import ServiceError
+from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
 from config.page_cache import anonymous_cacheable
@@ -38,11 +39,6 @@ from groups.models import Enrollment, GroupSession, Invitation, ReminderPreferen
 from groups.reminders import preference_for
 from groups.scheduling import to_local
 from groups.templatetags.waiting import place_in_line
-
-
-def _viewer_zone(request: HttpRequest) -> str:
-    user = request.user
-    return user.time_zone if user.is_authenticated and user.time_zone else "UTC"
 
 
 def token_from_path(token: str) -> str:
@@ -70,7 +66,7 @@ def directory(request: HttpRequest) -> HttpResponse:
     """Find a group by topic, kind, day, time of day in my zone, language and free places."""
     form = DirectoryForm(request.GET or None)
     groups = selectors.directory(
-        viewer=request.user, filters=form.filters(), viewer_zone=_viewer_zone(request)
+        viewer=request.user, filters=form.filters(), viewer_zone=viewer_time_zone(request)
     )
     page = Paginator(groups, 20).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -115,7 +111,7 @@ def finder(request: HttpRequest) -> HttpResponse:
         form = FinderForm()
     answers = form.answers()
     suggestions = (
-        finder_groups_suggested(viewer=user, answers=answers, viewer_zone=_viewer_zone(request))
+        finder_groups_suggested(viewer=user, answers=answers, viewer_zone=viewer_time_zone(request))
         if answers is not None
         else None
     )

@@ -1,7 +1,9 @@
-/* Hearth's script for every page (the room has its own): on a fresh form, pick the time zone
-   the browser reports, so that session times show in the person's own time; on a phone, fold
-   the menu away behind one button and the directory's filters into their heading. Without it
-   every page works, with everything shown. */
+/* Hearth's script for every page (the room has its own): it tells the server the time zone
+   the browser reports, so that session times show in the person's own time (on a fresh form
+   it picks that zone; for people not logged in it keeps it in a "tz" cookie, which the server
+   checks against the zones it knows); on a phone, it folds the menu away behind one button and
+   the directory's filters into their heading. Without it every page works, with everything
+   shown, in UTC for visitors. */
 (function () {
   "use strict";
 
@@ -10,12 +12,7 @@
     if (document.querySelector(".errorlist")) {
       return;
     }
-    var zone;
-    try {
-      zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
-    } catch (error) {
-      return;
-    }
+    var zone = browserZone();
     if (!zone) {
       return;
     }
@@ -31,6 +28,37 @@
         select.value = zone;
       }
     });
+  }
+
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function cookieZone() {
+    var match = document.cookie.match(/(?:^|;\s*)tz=([^;]*)/);
+    return match ? match[1] : "";
+  }
+
+  // Only pages for people not logged in carry data-time-zone (logged-in people have the zone
+  // in their profile). If the page was drawn in another zone and the cookie did not hold this
+  // one yet, keep it and draw the page again once, so its times are right at once. A zone the
+  // server does not know leaves the cookie set and the page in UTC, so this never loops.
+  function rememberTimeZone() {
+    var shown = document.body.getAttribute("data-time-zone");
+    var zone = browserZone();
+    // IANA names are letters, digits and _ + - /, all safe in a cookie as they are.
+    if (!shown || !/^[A-Za-z0-9_+\/-]+$/.test(zone) || zone === cookieZone()) {
+      return;
+    }
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" +
+      (window.location.protocol === "https:" ? "; Secure" : "");
+    if (zone !== shown && document.querySelector("time")) {
+      window.location.reload();
+    }
   }
 
   var narrow = window.matchMedia("(max-width: 55.99rem)");
@@ -63,6 +91,7 @@
   }
 
   function start() {
+    rememberTimeZone();
     guessTimeZones();
     foldMenu();
     foldFilters();
