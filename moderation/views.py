@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.exceptions import ServiceError
-from accounts.places import COUNTRIES
+from accounts.middleware import viewer_time_zone
+from accounts.places import COUNTRIES, country_for_time_zone
 from chat.models import Message, Participant
 from groups.selectors import groups_visible_to
 from moderation import services
@@ -30,21 +31,42 @@ _COUNTRY_NAMES = dict(COUNTRIES) | {CrisisLine.INTERNATIONAL: "Anywhere in the w
 
 @require_safe
 def help_now(request: HttpRequest) -> HttpResponse:
-    """Crisis lines, for anyone, logged in or not: the person's own country first."""
-    country = request.user.country if request.user.is_authenticated else ""
-    country = request.GET.get("country", country).upper()[:2]
+    """Crisis lines, for anyone, logged in or not: the person's own country first, guessed
+    from their time zone when they have not said it, and its first number one tap away."""
+    if "country" in request.GET:
+        country, guessed = request.GET["country"].upper()[:2], False
+    elif request.user.is_authenticated and request.user.country:
+        country, guessed = request.user.country, False
+    else:
+        country = country_for_time_zone(viewer_time_zone(request))
+        guessed = bool(country)
+    by_country = crisis_lines_by_country(country=country)
+    own_lines = by_country[0][1] if by_country and country and by_country[0][0] == country else []
+    if guessed and not own_lines:
+        country, guessed = "", False  # a guess we have no lines for is no guess
     return render(
         request,
         "moderation/help_now.html",
-        {"country_groups": _line_groups(country), "country": country, "countries": COUNTRIES},
+        {
+            "country_groups": _named(by_country),
+            "country": country,
+            "country_name": _COUNTRY_NAMES.get(country, ""),
+            "guessed": guessed,
+            "first_line": next((line for line in own_lines if line.phone), None),
+            "countries": COUNTRIES,
+        },
     )
 
 
 def _line_groups(country: str) -> list[dict[str, object]]:
     """Crisis lines by country, ``country``'s first, as the crisis lines template shows them."""
+    return _named(crisis_lines_by_country(country=country))
+
+
+def _named(by_country: list[tuple[str, list[CrisisLine]]]) -> list[dict[str, object]]:
     return [
         {"code": code, "name": _COUNTRY_NAMES.get(code, code), "lines": lines}
-        for code, lines in crisis_lines_by_country(country=country)
+        for code, lines in by_country
     ]
 
 

@@ -45,7 +45,8 @@
 
   // Only pages for people not logged in carry data-time-zone (logged-in people have the zone
   // in their profile). If the page was drawn in another zone and the cookie did not hold this
-  // one yet, keep it and draw the page again once, so its times are right at once. A zone the
+  // one yet, keep it and draw the page again once, so its times (or, on "Get help now", the
+  // country it guesses) are right at once. A zone the
   // server does not know leaves the cookie set and the page in UTC, so this never loops.
   function rememberTimeZone() {
     var shown = document.body.getAttribute("data-time-zone");
@@ -56,7 +57,7 @@
     }
     document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" +
       (window.location.protocol === "https:" ? "; Secure" : "");
-    if (zone !== shown && document.querySelector("time")) {
+    if (zone !== shown && document.querySelector("time, [data-depends-on-time-zone]")) {
       window.location.reload();
     }
   }

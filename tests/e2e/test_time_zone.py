@@ -31,3 +31,22 @@ def test_a_visitor_sees_times_in_their_browsers_zone_at_once(browser, live_serve
     assert [c["value"] for c in context.cookies() if c["name"] == "tz"] == ["America/New_York"]
     assert errors == []
     context.close()
+
+
+def test_on_a_phone_get_help_now_shows_one_button_to_call_on_the_first_screen(
+    browser, live_server_url
+):
+    context = browser.new_context(
+        timezone_id="America/Chicago",
+        viewport={"width": 375, "height": 667},
+        is_mobile=True,
+        has_touch=True,
+    )
+    page = context.new_page()
+    page.goto(f"{live_server_url}/help/")
+    call = page.locator(".first-call a")
+    expect(call).to_have_attribute("href", "tel:988")
+    box = call.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= 667
+    assert page.locator("main a[href^='tel:']").first.get_attribute("href") == "tel:988"
+    context.close()
