@@ -311,8 +311,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def group_create(request: HttpRequest) -> HttpResponse:
     """Start a new group, led by me; someone who may not lead one is told how to apply first."""
-    if not services.may_start_a_group(request.user):
-        application = therapist_applications_for(user=request.user).first()
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    if not services.may_start_a_group(user):
+        application = therapist_applications_for(user=user).first()
         return render(request, "groups/cannot_start.html", {"application": application})
     form = GroupForm(request.POST or None, initial={"time_zone": request.user.time_zone})
     if request.method == "POST" and form.is_valid():
