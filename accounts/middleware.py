@@ -101,7 +101,8 @@ class UserTimezoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         # For people not logged in the zone comes from a cookie, so the same address shows
         # different times: their responses vary on Cookie. Anything that caches anonymous
-        # pages (a view cache, a CDN) must make the zone part of its key.
+        # pages must make the zone part of its key: config.page_cache does, through
+        # PAGE_CACHE_VARY_COOKIES; a CDN would have to as well.
         timezone.activate(zoneinfo.ZoneInfo(viewer_time_zone(request)))
         response = self.get_response(request)
         if not request.user.is_authenticated:

@@ -106,7 +106,8 @@ ROOT_URLCONF = "config.urls"
 # that changes such a page (the visitor's time zone) must be named here, or the page is not
 # shared with anyone who sends it.
 PAGE_CACHE_SECONDS = int(os.environ.get("PAGE_CACHE_SECONDS", 60))
-PAGE_CACHE_VARY_COOKIES: tuple[str, ...] = ()
+# "tz": the visitor's time zone (accounts.middleware.viewer_time_zone), part of the key.
+PAGE_CACHE_VARY_COOKIES: tuple[str, ...] = ("tz",)
 
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from groups.scheduling import to_local
@@ -73,3 +74,16 @@ def test_the_directorys_day_filter_means_the_visitors_day(client, session):
     url = reverse("groups:directory")
     assert title in client.get(url, {"weekday": tokyo_day}).content.decode()
     assert title not in client.get(url, {"weekday": london_day}).content.decode()
+
+
+def test_shared_anonymous_pages_are_kept_apart_by_zone(session, django_assert_num_queries):
+    url = reverse("groups:detail", args=[session.group.slug])
+    new_york, tokyo = Client(), Client()
+    new_york.cookies["tz"] = "America/New_York"
+    tokyo.cookies["tz"] = "Asia/Tokyo"
+    new_york.get(url), tokyo.get(url)
+    with django_assert_num_queries(0):
+        from_cache = new_york.get(url), tokyo.get(url)
+    assert [response["X-Cache"] for response in from_cache] == ["hit", "hit"]
+    assert f"{shown(session, 'America/New_York')}</time>" in from_cache[0].content.decode()
+    assert f"{shown(session, 'Asia/Tokyo')}</time>" in from_cache[1].content.decode()
