@@ -95,7 +95,11 @@ def test_a_members_pages_have_no_serious_accessibility_findings(
             reverse("groups:reminder_settings"),
             reverse("groups:calendar_settings"),
             reverse("moderation:report", args=[slug]),
+            reverse("groups:leave", args=[slug]),
+            reverse("groups:create"),
             reverse("accounts:profile"),
+            reverse("account_change_password"),
+            reverse("mfa_index"),
             reverse("moderation:my_data"),
         ],
     )
