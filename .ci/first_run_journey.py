@@ -160,7 +160,7 @@ class Journey:
                 raise JourneyFailed("the sign-up form suggests no display name")
             member.get_by_label("Password:", exact=True).fill(password)
             member.get_by_label("Password (again):", exact=True).fill(password)
-            member.get_by_role("button", name="Sign Up").click()
+            member.get_by_role("button", name="Join Hearth", exact=True).click()
             expect(member.get_by_role("heading", level=1)).to_contain_text(
                 re.compile("verify", re.I)
             )
@@ -172,7 +172,7 @@ class Journey:
                 raise JourneyFailed(f"the email links to {link}, not to {self.base_url}")
             member.goto(link)
             member.get_by_role("button", name="Confirm").click()
-            expect(member.get_by_role("heading", level=1)).to_contain_text("Sign In")
+            expect(member.get_by_role("heading", level=1)).to_contain_text("Log in")
 
         with self.step("member logs in", shoot=("member",)):
             self.log_in(member, email, password)
@@ -247,10 +247,10 @@ class Journey:
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password", exact=False).first.fill(password)
-        page.get_by_role("button", name="Sign In").click()
+        page.get_by_role("button", name="Log in", exact=True).click()
         if two_step:
             page.get_by_label("Code").fill(two_step_code())
-            page.get_by_role("button", name="Sign In").click()
+            page.get_by_role("button", name="Log in", exact=True).click()
         expect(
             page.get_by_role("navigation", name="Main").get_by_role("button", name="Log out")
         ).to_be_visible()
