@@ -162,7 +162,7 @@ class Journey:
             member.get_by_label("Password (again):", exact=True).fill(password)
             member.get_by_role("button", name="Join Hearth", exact=True).click()
             expect(member.get_by_role("heading", level=1)).to_contain_text(
-                re.compile("verify", re.I)
+                re.compile("verify|check your email", re.I)
             )
             print(f"{'':10} member is shown as “{name}”")
 
