@@ -184,6 +184,7 @@ class Journey:
             expect(member.get_by_role("status").first).to_contain_text("Thank you for accepting")
 
         with self.step(f"member joins “{title}”", shoot=("member",)):
+            self.open_menu(member)
             member.get_by_role("navigation", name="Main").get_by_role(
                 "link", name="Find a group"
             ).click()
@@ -243,7 +244,15 @@ class Journey:
 
     # --- What people do ---------------------------------------------------------------------
 
+    @staticmethod
+    def open_menu(page: Page) -> None:
+        """On a phone the main menu is folded behind its button: open it."""
+        toggle = page.get_by_role("button", name="Menu", exact=True)
+        if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+            toggle.click()
+
     def log_in(self, page: Page, email: str, password: str, *, two_step: bool = False) -> None:
+        self.open_menu(page)
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").click()
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password", exact=False).first.fill(password)
@@ -251,6 +260,7 @@ class Journey:
         if two_step:
             page.get_by_label("Code").fill(two_step_code())
             page.get_by_role("button", name="Log in", exact=True).click()
+        self.open_menu(page)
         expect(
             page.get_by_role("navigation", name="Main").get_by_role("button", name="Log out")
         ).to_be_visible()
