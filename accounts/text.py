@@ -119,6 +119,17 @@ def bounded(
     return text
 
 
+# A spreadsheet reads a cell starting with one of these as a formula ("=HYPERLINK(...)",
+# "+cmd|..."), so a name chosen by someone could run in the reader's spreadsheet.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(value: str) -> str:
+    """``value`` for a CSV cell that a spreadsheet will open: one starting like a formula gets
+    a leading apostrophe (OWASP's advice), so it is shown as the text it is, never run."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 class CleanTextField(forms.CharField):
     """A form field for people's words: cleaned as above, and over ``limit`` refused with the
     kind note, which counts what they wrote after cleaning.

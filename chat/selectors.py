@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
-
 from accounts.models import User
 from chat.models import Attendance, HiddenAuthor, Message, Participant, Room
 from groups import rights
@@ -231,13 +229,4 @@ def hidden_participants(*, session: GroupSession, owner: User) -> list[int]:
         Participant.objects.filter(session=session, user_id__in=hidden_users).values_list(
             "pk", flat=True
         )
-    )
-
-
-def attendance_for(*, session: GroupSession) -> QuerySet[Attendance]:
-    """Joined and left times per connection, for the facilitator."""
-    return (
-        Attendance.objects.filter(session=session)
-        .select_related("participant")
-        .order_by("participant__name", "joined_at")
     )

@@ -1,10 +1,15 @@
 from django.urls import path
 
-from chat import views
+from chat import attendance_views, views
 
 app_name = "chat"
 
 urlpatterns = [
     path("sessions/<int:session_id>/room/", views.room, name="room"),
-    path("sessions/<int:session_id>/attendance/", views.attendance, name="attendance"),
+    path("sessions/<int:session_id>/attendance/", attendance_views.attendance, name="attendance"),
+    path(
+        "sessions/<int:session_id>/attendance.csv",
+        attendance_views.attendance_csv,
+        name="attendance_csv",
+    ),
 ]

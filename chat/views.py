@@ -12,14 +12,13 @@ from django.views.decorators.http import require_safe
 from chat.models import Room
 from chat.selectors import (
     RoomRefusal,
-    attendance_for,
     hidden_participants,
     latest_messages,
     present,
     room_access,
 )
 from groups.models import GroupSession
-from groups.selectors import groups_facilitated_by, session_for_viewer
+from groups.selectors import session_for_viewer
 
 # What a person is told when the room will not let them in (the socket says the same).
 REFUSALS_SHOWN = {"too_early", "closed", "cancelled", "removed", "locked", "suspended"}
@@ -75,22 +74,4 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
             "locked": bool(room_row and room_row.locked_at),
             "status": session.status_at(now),
         },
-    )
-
-
-@login_required
-@require_safe
-def attendance(request: HttpRequest, session_id: int) -> HttpResponse:
-    """Who came to a session and when (joined and left per connection), for its facilitators."""
-    session = (
-        GroupSession.objects.select_related("group")
-        .filter(pk=session_id, group__in=groups_facilitated_by(request.user))
-        .first()
-    )
-    if session is None:
-        raise Http404
-    return render(
-        request,
-        "chat/attendance.html",
-        {"session": session, "group": session.group, "rows": list(attendance_for(session=session))},
     )

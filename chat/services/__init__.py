@@ -3,6 +3,7 @@
 Persist first, broadcast after commit. Every facilitator action is audited in its transaction.
 """
 
+from chat.services.attendance import attendance_open
 from chat.services.closing import sessions_close_due
 from chat.services.controls import (
     message_hide,
@@ -26,6 +27,7 @@ from chat.services.sockets import (
 __all__ = [
     "Posted",
     "Socket",
+    "attendance_open",
     "author_hide_for_me",
     "clean_body",
     "login_revoke_sockets",

@@ -109,7 +109,7 @@ def test_the_facilitator_sees_who_came_and_nobody_else_does(client, open_room, t
     client.force_login(therapist)
     response = client.get(url)
     assert response.status_code == 200
-    [row] = response.context["rows"]
-    assert row.participant.user == member and row.left_at is not None
+    [record] = response.context["records"]
+    assert record.name == member.enrollments.get().pseudonym and record.last_left is not None
     assert member.email not in response.content.decode()
     assert url in client.get(reverse("groups:manage", args=[session.group.slug])).content.decode()
