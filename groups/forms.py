@@ -15,11 +15,13 @@ from accounts.text import CleanTextField
 from groups.finder import FinderAnswers
 from groups.models import (
     AGREEMENT_MAX,
+    CHECKOUT_WORDS_MAX,
     DESCRIPTION_MAX,
     LANGUAGES,
     NOTE_MAX,
     REASON_MAX,
     TITLE_MAX,
+    CheckOut,
     TherapyGroup,
     Topic,
 )
@@ -374,4 +376,24 @@ class NoteForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5, "dir": "auto"}),
         help_text="Only this group's facilitators can read it; members never see it. It is "
         f"deleted with the session's transcript. Up to {NOTE_MAX:,} characters.",
+    )
+
+
+class CheckOutForm(forms.Form):
+    feeling = forms.TypedChoiceField(
+        label="How was today for you?",
+        coerce=int,
+        choices=[(value, f"{value}: {label}") for value, label in CheckOut.Feeling.choices],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Please choose how today was, from 1 to 5."},
+    )
+    words = CleanTextField(
+        label="A few words",
+        limit=CHECKOUT_WORDS_MAX,
+        noun="A few words",
+        multiline=True,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "dir": "auto"}),
+        help_text="Your facilitators read this; nobody else in the group does. "
+        f"Up to {CHECKOUT_WORDS_MAX:,} characters.",
     )

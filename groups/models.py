@@ -581,3 +581,48 @@ class SessionNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note {self.pk} on session {self.session_id}"
+
+
+CHECKOUT_WORDS_MAX = 500
+# How long after a session's close a member may answer its check-out, or change their answer.
+CHECKOUT_WINDOW = timedelta(hours=24)
+
+
+class CheckOut(models.Model):
+    """A member's answer to "How was today for you?" after a session: a five-point scale and,
+    if they like, a few words.
+
+    Theirs: in their own data download, erased with their account, deleted with the group's
+    transcripts once its retention has passed (``moderation.retention.checkouts_purge``).
+    Read by the group's facilitators (every reading is an audit event) and by nobody else.
+    Health information: logs and audit rows carry ids, never the words.
+    """
+
+    class Feeling(models.IntegerChoices):
+        VERY_HARD = 1, "Very hard"
+        HARD = 2, "Hard"
+        OKAY = 3, "Okay"
+        GOOD = 4, "Good"
+        VERY_GOOD = 5, "Very good"
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="checkouts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    feeling = models.PositiveSmallIntegerField(choices=Feeling.choices)
+    words = models.TextField(
+        blank=True, validators=[LengthLimit(CHECKOUT_WORDS_MAX, "A few words")]
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["session", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "user"], name="checkout_once_per_session"),
+            models.CheckConstraint(
+                condition=models.Q(feeling__gte=1, feeling__lte=5), name="checkout_feeling_scale"
+            ),
+            length_check("words", CHECKOUT_WORDS_MAX, name="checkout_words_length"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Check-out of {self.user_id} after session {self.session_id}"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from groups import calendar_views, note_views, views
+from groups import calendar_views, checkout_views, note_views, views
 
 app_name = "groups"
 
@@ -50,6 +50,8 @@ urlpatterns = [
         name="member_notes",
     ),
     path("notes/<int:note_id>/edit/", note_views.note_edit, name="note_edit"),
+    path("sessions/<int:session_id>/check-out/", checkout_views.checkout, name="checkout"),
+    path("groups/<slug:slug>/check-outs/", checkout_views.group_checkouts, name="group_checkouts"),
     path("sessions/<int:session_id>/calendar.ics", calendar_views.session_ics, name="session_ics"),
     path("invitations/<str:token>/", views.invitation, name="invitation"),
     path("schedule/", views.my_schedule, name="my_schedule"),

@@ -21,6 +21,7 @@ from accounts.models import User
 from accounts.selectors import therapist_applications_for
 from config.page_cache import anonymous_cacheable
 from groups import rights, selectors, services
+from groups.checkout import checkouts_waiting
 from groups.finder import groups_suggested as finder_groups_suggested
 from groups.forms import (
     CancelForm,
@@ -238,6 +239,7 @@ def my_schedule(request: HttpRequest) -> HttpResponse:
             "sessions": list(selectors.my_schedule(user=request.user)),
             "waiting": list(selectors.my_waiting(user=request.user)),
             "invitations": list(selectors.my_invitations(user=request.user)),
+            "checkouts": checkouts_waiting(user=request.user, now=timezone.now()),
         },
     )
 

@@ -9,6 +9,7 @@ Erasure policy (also in docs/architecture.md):
 - what they wrote is deleted: message bodies are emptied and their name in rooms and groups
   becomes "A former member"; the words of reports they filed are deleted (the reports stay,
   pseudonymised, for the people they were about);
+- their check-out answers are deleted (their own words, which their facilitators read);
 - facilitators' private notes about them are deleted (notes they wrote as a facilitator stay
   with the group, under the tombstone, until the group's retention deletes them);
 - credentials, email addresses, two-step login, devices, calendar feed, pending notifications,
@@ -38,6 +39,7 @@ from accounts.models import GuidelinesAcceptance, Notification, TherapistApplica
 from chat.models import Attendance, HiddenAuthor, Message, Participant
 from groups.models import (
     CalendarFeed,
+    CheckOut,
     Enrollment,
     FinderAnswers,
     Invitation,
@@ -58,7 +60,8 @@ def personal_data(*, user: User) -> dict[str, Any]:
     """Everything Hearth holds about ``user``; other people appear only by pseudonym.
 
     Never facilitators' private notes, about them or written by them: those are the group's
-    clinical record, for its facilitators only."""
+    clinical record, for its facilitators only. Their own check-out answers are theirs, and
+    in it; nobody else's are."""
     enrollments = Enrollment.objects.filter(user=user).select_related("group")
     messages = Message.objects.filter(author__user=user).select_related("session__group")
     attendance = Attendance.objects.filter(participant__user=user).select_related("session__group")
@@ -115,6 +118,20 @@ def personal_data(*, user: User) -> dict[str, Any]:
             }
             for m in messages.order_by("created_at")
         ],
+        "check_outs": [
+            {
+                "group": c.session.group.title,
+                "session_start": c.session.starts_at.isoformat(),
+                "how_it_was": c.feeling,
+                "how_it_was_in_words": c.get_feeling_display(),
+                "your_words": c.words,
+                "answered_at": c.created_at.isoformat(),
+                "changed_at": c.updated_at.isoformat(),
+            }
+            for c in CheckOut.objects.filter(user=user)
+            .select_related("session__group")
+            .order_by("created_at")
+        ],
         "finder_answers_kept": [
             {"answers": kept.answers, "kept_at": kept.kept_at.isoformat()}
             for kept in FinderAnswers.objects.filter(user=user)
@@ -157,6 +174,7 @@ def account_erase(*, actor: User) -> User:
         )
         Report.objects.filter(reporter=user).update(note="")
         SessionNote.objects.filter(subject=user).delete()
+        CheckOut.objects.filter(user=user).delete()
         HiddenAuthor.objects.filter(owner=user).delete()
         HiddenAuthor.objects.filter(hidden_user=user).delete()
         TherapistApplication.objects.filter(user=user).update(

@@ -7,7 +7,8 @@ report is closed, then the next run deletes them.
 
 Facilitators' private notes (``groups.SessionNote``) follow the same period: the notes of a
 session are deleted, rows and all, ``transcript_retention_days`` after it ended
-(``notes_purge``, in the same daily run).
+(``notes_purge``, in the same daily run), and so do members' check-out answers
+(``groups.CheckOut``, ``checkouts_purge``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.models import Message
-from groups.models import SessionNote, TherapyGroup
+from groups.models import CheckOut, SessionNote, TherapyGroup
 from moderation.audit import AuditAction, audit_record
 from moderation.models import Report
 
@@ -72,4 +73,15 @@ def notes_purge(*, now: datetime | None = None) -> int:
         action=AuditAction.NOTES_PURGED,
         noun="notes",
         purge=lambda expired: SessionNote.objects.filter(expired).delete()[0],
+    )
+
+
+def checkouts_purge(*, now: datetime | None = None) -> int:
+    """Delete members' check-out answers on sessions past their group's retention; return how
+    many. Safe to run twice: what is deleted is not found again."""
+    return _each_retention_period(
+        now=now or timezone.now(),
+        action=AuditAction.CHECKOUTS_PURGED,
+        noun="checkouts",
+        purge=lambda expired: CheckOut.objects.filter(expired).delete()[0],
     )

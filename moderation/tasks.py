@@ -5,15 +5,16 @@ from __future__ import annotations
 from celery import shared_task
 
 from accounts.jobs import periodic
-from moderation.retention import notes_purge, transcripts_purge
+from moderation.retention import checkouts_purge, notes_purge, transcripts_purge
 from moderation.services import sanctions_expire
 
 
 @shared_task(name="moderation.tasks.purge_transcripts")
 @periodic("moderation.purge_transcripts")
 def purge_transcripts() -> int:
-    """Expired message bodies, then expired facilitators' notes (one retention rule)."""
-    return transcripts_purge() + notes_purge()
+    """Expired message bodies, facilitators' notes and check-out answers (one retention
+    rule)."""
+    return transcripts_purge() + notes_purge() + checkouts_purge()
 
 
 @shared_task(name="moderation.tasks.expire_sanctions")

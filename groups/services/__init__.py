@@ -11,6 +11,7 @@ from groups.services.calendar import (
     calendar_feed_reset,
     calendar_feed_set_group_names,
 )
+from groups.services.checkout import checkout_answer, checkouts_open
 from groups.services.enrollment import (
     enrollment_admit,
     enrollment_create,
@@ -48,6 +49,8 @@ __all__ = [
     "calendar_feed_get_or_create",
     "calendar_feed_reset",
     "calendar_feed_set_group_names",
+    "checkout_answer",
+    "checkouts_open",
     "co_facilitator_add",
     "co_facilitator_remove",
     "enrollment_admit",

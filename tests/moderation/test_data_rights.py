@@ -15,8 +15,8 @@ from django.utils import timezone
 from chat.models import Message
 from chat.selectors import room_access
 from chat.services import message_post, room_join
-from groups.models import Enrollment, Reminder, ReminderPreference
-from groups.services import note_create
+from groups.models import CheckOut, Enrollment, GroupSession, Reminder, ReminderPreference
+from groups.services import checkout_answer, note_create
 from moderation.models import AuditAction, AuditEvent, Report, Sanction
 from moderation.services import report_file, report_mute
 from tests.chat.conftest import open_session
@@ -80,6 +80,14 @@ def person(therapist, settings):
     # The facilitator kept private notes on them, and on the session.
     note_create(actor=therapist, session=session, subject=user, body=f"Low today {MARK}")
     note_create(actor=therapist, session=session, body="Quiet session overall")
+    # After an earlier session both answered its check-out.
+    earlier = make_session(group, days_ahead=2)
+    GroupSession.objects.filter(pk=earlier.pk).update(
+        starts_at=now - timedelta(hours=3), ends_at=now - timedelta(hours=2)
+    )
+    earlier.refresh_from_db()
+    checkout_answer(actor=user, session=earlier, feeling=2, words=f"Tired {MARK}", now=now)
+    checkout_answer(actor=other, session=earlier, feeling=4, words="Other felt fine", now=now)
     upcoming = make_session(group)
     ReminderPreference.objects.create(user=user, quarter_hour=False)
     Reminder.objects.create(
@@ -110,6 +118,10 @@ def test_a_person_downloads_their_data_after_reentering_their_password(client, p
     assert person["other"].email not in dumped
     assert person["other"].display_name not in dumped
     assert "Other Nick" in dumped
+    # Their own check-out answer is theirs; nobody else's is in it.
+    [checkout] = data["check_outs"]
+    assert (checkout["how_it_was"], checkout["your_words"]) == (2, f"Tired {MARK}")
+    assert "Other felt fine" not in dumped
     # Facilitators' private notes are never part of it.
     assert "Low today" not in dumped and "Quiet session" not in dumped
     assert AuditEvent.objects.filter(action=AuditAction.DATA_EXPORTED, actor=user).count() == 1
@@ -164,6 +176,8 @@ def test_closing_an_account_leaves_nothing_personal_in_the_database(client, pers
     # Pending jobs go: no reminder is left to send them, nor their reminder choices.
     assert not Reminder.objects.filter(user=user).exists()
     assert not ReminderPreference.objects.filter(user=user).exists()
+    # Their check-out answers went with their words; the other member's stays.
+    assert list(CheckOut.objects.values_list("words", flat=True)) == ["Other felt fine"]
 
 
 def test_a_facilitator_closing_their_account_ends_their_groups(client, therapist, member):

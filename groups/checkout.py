@@ -1,0 +1,81 @@
+"""Reads for check-out: a member's own answers, and a group's answers for its facilitators.
+
+Facilitators read through ``groups.services.checkouts_open``, which records the reading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import OuterRef, Q, Subquery
+
+from accounts.models import User
+from groups.models import CHECKOUT_WINDOW, CheckOut, Enrollment, GroupSession, TherapyGroup
+
+# The facilitators' page shows this many of the group's latest ended sessions.
+CHECKOUT_SESSIONS_SHOWN = 20
+
+
+def checkout_open_at(session: GroupSession, now: datetime) -> bool:
+    """Whether the session's check-out takes answers now: from its close, for a day."""
+    return (
+        session.cancelled_at is None
+        and session.closes_at <= now < session.closes_at + CHECKOUT_WINDOW
+    )
+
+
+def checkout_of(*, user: User, session: GroupSession) -> CheckOut | None:
+    """``user``'s own answer for ``session``, if they gave one."""
+    return CheckOut.objects.filter(session=session, user=user).first()
+
+
+def checkouts_waiting(*, user: User, now: datetime) -> list[GroupSession]:
+    """Sessions of ``user``'s groups whose check-out is open now, newest first, each with
+    ``my_feeling``, their answer on the scale if they gave one (for My schedule): one query."""
+    mine = CheckOut.objects.filter(session=OuterRef("pk"), user=user).values("feeling")[:1]
+    sessions = (
+        GroupSession.objects.filter(
+            group__enrollments__user=user,
+            group__enrollments__state=Enrollment.State.ACTIVE,
+            cancelled_at__isnull=True,
+            ends_at__gt=now - CHECKOUT_WINDOW,
+            starts_at__lt=now,
+        )
+        .filter(Q(closed_at__lte=now) | Q(closed_at__isnull=True, ends_at__lte=now))
+        .annotate(my_feeling=Subquery(mine))
+        .select_related("group")
+        .order_by("-starts_at")
+    )
+    return [session for session in sessions if checkout_open_at(session, now)]
+
+
+@dataclass
+class SessionCheckOuts:
+    """One ended session's check-out, as its facilitators see it."""
+
+    session: GroupSession
+    answers: list[tuple[str, CheckOut]] = field(default_factory=list)  # (name in group, answer)
+
+    @property
+    def average(self) -> float | None:
+        if not self.answers:
+            return None
+        return round(sum(a.feeling for _, a in self.answers) / len(self.answers), 1)
+
+
+def group_checkouts(*, group: TherapyGroup, now: datetime) -> list[SessionCheckOuts]:
+    """The group's latest ended sessions, newest first, each with its answers by name in the
+    group: three queries whatever the number of sessions and answers."""
+    sessions = list(
+        GroupSession.objects.filter(group=group, cancelled_at__isnull=True, starts_at__lt=now)
+        .filter(Q(closed_at__lte=now) | Q(ends_at__lte=now))
+        .order_by("-starts_at")[:CHECKOUT_SESSIONS_SHOWN]
+    )
+    names = dict(Enrollment.objects.filter(group=group).values_list("user_id", "pseudonym"))
+    by_session = {session.pk: SessionCheckOuts(session=session) for session in sessions}
+    for answer in CheckOut.objects.filter(session__in=sessions).order_by("created_at", "id"):
+        by_session[answer.session_id].answers.append((names.get(answer.user_id, ""), answer))
+    for entry in by_session.values():
+        entry.answers.sort(key=lambda pair: pair[0].casefold())
+    return list(by_session.values())
