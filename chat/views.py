@@ -17,6 +17,7 @@ from chat.selectors import (
     present,
     room_access,
 )
+from groups.checkout import checkout_open_at, is_active_member
 from groups.models import GroupSession
 from groups.selectors import session_for_viewer
 
@@ -35,12 +36,22 @@ def room(request: HttpRequest, session_id: int) -> HttpResponse:
         session = session_for_viewer(viewer=request.user, session_id=session_id)
         if refusal.code not in REFUSALS_SHOWN or session is None:
             raise Http404 from refusal
-        return render(
+        response = render(
             request,
             "chat/room_closed.html",
-            {"session": session, "group": session.group, "refusal": refusal},
+            {
+                "session": session,
+                "group": session.group,
+                "refusal": refusal,
+                "checkout_open": refusal.code == "closed"
+                and checkout_open_at(session, now)
+                and is_active_member(user=request.user, group_id=session.group_id),
+            },
             status=403,
         )
+        # The room's script asks this page (HEAD) why a reconnect was refused.
+        response["X-Room-Refusal"] = refusal.code
+        return response
     session: GroupSession = access.session
     room_row = Room.objects.filter(session=session).first()
     participant_id = access.participant.pk if access.participant else None

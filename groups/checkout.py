@@ -25,6 +25,13 @@ def checkout_open_at(session: GroupSession, now: datetime) -> bool:
     )
 
 
+def is_active_member(*, user: User, group_id: int) -> bool:
+    """Whether ``user`` holds a place in the group now: who may answer its check-outs."""
+    return Enrollment.objects.filter(
+        group_id=group_id, user=user, state=Enrollment.State.ACTIVE
+    ).exists()
+
+
 def checkout_of(*, user: User, session: GroupSession) -> CheckOut | None:
     """``user``'s own answer for ``session``, if they gave one."""
     return CheckOut.objects.filter(session=session, user=user).first()

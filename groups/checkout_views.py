@@ -14,9 +14,8 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.exceptions import ServiceError
 from accounts.models import User
 from groups import services
-from groups.checkout import checkout_of, checkout_open_at
+from groups.checkout import checkout_of, checkout_open_at, is_active_member
 from groups.forms import CheckOutForm
-from groups.models import Enrollment
 from groups.selectors import groups_facilitated_by, session_for_participant
 
 
@@ -27,12 +26,7 @@ def checkout(request: HttpRequest, session_id: int) -> HttpResponse:
     or change for a day after the session ends."""
     assert isinstance(request.user, User)
     session = session_for_participant(viewer=request.user, session_id=session_id)
-    if (
-        session is None
-        or not Enrollment.objects.filter(
-            group_id=session.group_id, user=request.user, state=Enrollment.State.ACTIVE
-        ).exists()
-    ):
+    if session is None or not is_active_member(user=request.user, group_id=session.group_id):
         raise Http404
     now = timezone.now()
     answer = checkout_of(user=request.user, session=session)

@@ -11,8 +11,13 @@ from accounts.exceptions import ServiceError
 from accounts.models import User
 from accounts.text import bounded
 from groups import rights
-from groups.checkout import SessionCheckOuts, checkout_open_at, group_checkouts
-from groups.models import CHECKOUT_WORDS_MAX, CheckOut, Enrollment, GroupSession, TherapyGroup
+from groups.checkout import (
+    SessionCheckOuts,
+    checkout_open_at,
+    group_checkouts,
+    is_active_member,
+)
+from groups.models import CHECKOUT_WORDS_MAX, CheckOut, GroupSession, TherapyGroup
 from groups.services._common import _require_active, _require_right
 from moderation.audit import AuditAction, audit_record
 
@@ -26,9 +31,7 @@ def checkout_answer(
     (``CHECKOUT_WINDOW``); ``feeling`` 1 (very hard) to 5 (very good), ``words`` optional.
     """
     _require_active(actor)
-    if not Enrollment.objects.filter(
-        group_id=session.group_id, user=actor, state=Enrollment.State.ACTIVE
-    ).exists():
+    if not is_active_member(user=actor, group_id=session.group_id):
         raise ServiceError("Only the group's members can answer its check-out.", code="forbidden")
     if not checkout_open_at(session, now):
         if session.cancelled_at is None and now < session.closes_at:

@@ -61,7 +61,9 @@
     extendForm: byId("extend-form"),
     extendMinutes: byId("extend-minutes"),
     extendDone: byId("extend-done"),
-    endButton: byId("end-session")
+    endButton: byId("end-session"),
+    comeBack: byId("help-come-back"),
+    checkoutOffer: byId("checkout-offer")
   };
 
   // --- State ------------------------------------------------------------------------------
@@ -619,7 +621,9 @@
     ui.sendButton.disabled = value || finished;
     if (value) {
       ui.sendState.textContent = "";
-      showError("send", MUTED_TEXT);
+      if (!sessionOver) {
+        showError("send", MUTED_TEXT); // after the end there is nothing to be muted from
+      }
     } else {
       ui.sendError.textContent = "";
       if (!quiet) {
@@ -641,7 +645,7 @@
   var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove" };
 
   function renderPresence() {
-    var shown = JSON.stringify([me, people, Array.from(hiddenAuthors)]);
+    var shown = JSON.stringify([me, people, Array.from(hiddenAuthors), sessionOver]);
     if (shown === presenceShown) {
       return; // unchanged: leave the buttons alone, so focus and screen readers stay put
     }
@@ -692,7 +696,8 @@
       items.appendChild(item);
     });
     if (!people.length) {
-      items.appendChild(make("li", "presence presence--empty", "Nobody is connected yet."));
+      items.appendChild(make("li", "presence presence--empty",
+        sessionOver ? "The session has ended." : "Nobody is connected yet."));
     }
     ui.presence.replaceChildren(items);
     ui.peopleCount.textContent = "(" + people.length + ")";
@@ -864,9 +869,33 @@
     updateTimeLeft();
   }
 
+  // The end of the session, said once however it arrives (the room's event, the socket's close
+  // code, an error, or a reconnect the server refuses): nobody is here any more, nothing is left
+  // to come back to, and a mute no longer matters. Members are offered the check-out.
   function ended() {
+    if (sessionOver) {
+      return;
+    }
     sessionOver = true;
+    if (Date.now() < endsAt.getTime()) {
+      endsAt = new Date(); // ended early by the facilitator
+    }
     finish("This session has ended. Thank you for being here.");
+    if (ui.sendError.textContent === MUTED_TEXT) {
+      ui.sendError.textContent = "";
+    }
+    people = [];
+    renderPresence();
+    ui.lockedNote.hidden = true;
+    if (ui.comeBack) {
+      ui.comeBack.hidden = true;
+    }
+    if (ui.hiddenPeople) {
+      ui.hiddenPeople.hidden = true;
+    }
+    if (ui.checkoutOffer) {
+      ui.checkoutOffer.hidden = false;
+    }
   }
 
   var REVOKED = {
@@ -903,7 +932,7 @@
     }
     var text;
     if (over) {
-      text = "This session has ended.";
+      text = "Ended at " + formatTime(endsAt) + "."; // the connection line says it has ended
     } else {
       text = "Ends at " + formatTime(endsAt) + ".";
       if (!finished && before) {
@@ -1024,6 +1053,8 @@
       }
       if (response.type === "opaqueredirect" || (response.status >= 300 && response.status < 400)) {
         revoked("logged_out");
+      } else if (response.headers.get("X-Room-Refusal") === "closed") {
+        ended(); // ended early while this page was away: the same words as if it had been here
       } else if (response.status === 403 || response.status === 404) {
         revoked("");
       } else {

@@ -113,3 +113,34 @@ def test_the_facilitator_sees_who_came_and_nobody_else_does(client, open_room, t
     assert record.name == member.enrollments.get().pseudonym and record.last_left is not None
     assert member.email not in response.content.decode()
     assert url in client.get(reverse("groups:manage", args=[session.group.slug])).content.decode()
+
+
+def test_an_ended_room_offers_its_members_the_check_out_and_tells_the_script_why(
+    client, open_room, therapist
+):
+    from chat.services import room_end
+
+    _, session, member = open_room
+    url = reverse("chat:room", args=[session.pk])
+    client.force_login(member)
+    live = client.get(url).content.decode()
+    assert 'id="checkout-offer"' in live  # hidden until the end
+    room_end(actor=therapist, session_id=session.pk)
+
+    response = client.get(url)
+    checkout_url = reverse("groups:checkout", args=[session.pk])
+    assert response.status_code == 403 and response["X-Room-Refusal"] == "closed"
+    assert "This session has ended" in response.content.decode()
+    assert checkout_url in response.content.decode()
+    assert client.head(url)["X-Room-Refusal"] == "closed"  # what a reconnecting page asks
+    client.force_login(therapist)
+    assert checkout_url not in client.get(url).content.decode()
+
+
+def test_the_facilitators_room_has_no_check_out_offer(client, open_room, therapist):
+    _, session, _ = open_room
+    client.force_login(therapist)
+    assert (
+        'id="checkout-offer"'
+        not in client.get(reverse("chat:room", args=[session.pk])).content.decode()
+    )

@@ -121,5 +121,19 @@ def test_two_members_and_a_facilitator_chat_reload_mute_and_end(
     for page in (alice_page, bob_page, host):
         expect(page.locator("#connection-state")).to_contain_text("ended", timeout=10_000)
         expect(page.locator("#send-button")).to_be_disabled()
+    # It says so once, nobody is listed as here, nothing invites coming back, and Alice's mute
+    # notice is gone: there is nothing left to be muted from. Members are offered the check-out.
+    for page in (alice_page, bob_page, host):
+        expect(page.locator("#presence")).to_have_text("The session has ended.")
+        expect(page.locator("#people-count")).to_have_text("(0)")
+        expect(page.locator("#help-come-back")).to_be_hidden()
+        assert page.get_by_text("This session has ended", exact=False).count() == 1
+    expect(alice_page.locator("#send-error")).to_have_text("")
+    for page in (alice_page, bob_page):
+        expect(page.locator("#checkout-offer")).to_be_visible()
+        expect(page.locator("#checkout-offer a")).to_have_attribute(
+            "href", f"/sessions/{session.pk}/check-out/"
+        )
+    assert host.locator("#checkout-offer").count() == 0
     for page in (host, alice_page, bob_page):
         assert page.errors == [], page.errors
