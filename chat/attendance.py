@@ -6,7 +6,8 @@ up to date by the services would add a write under contention to every join, lea
 re-check (the room's hot path, measured by ``bench/rooms.py``) and could still be wrong where
 a process died without leaving. The record is read rarely (a facilitator after a session), and
 a session has at most a few hundred connections: two queries and a merge in Python of
-intervals sorted by the database take well under a millisecond per person.
+intervals sorted by the database (measured: about 30 ms for 50 people with six connections
+each, 300 rows, on a busy two-core development machine).
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def checkout_answer(
     if not is_active_member(user=actor, group_id=session.group_id):
         raise ServiceError("Only the group's members can answer its check-out.", code="forbidden")
     if not checkout_open_at(session, now):
-        if session.cancelled_at is None and now < session.closes_at:
+        if session.cancelled_at is not None:
+            raise ServiceError("This session was cancelled.", code="cancelled")
+        if now < session.closes_at:
             raise ServiceError("Check-out opens when the session ends.", code="too_early")
         raise ServiceError(
             "The check-out for this session has closed: answers can be given or changed for a "

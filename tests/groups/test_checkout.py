@@ -92,6 +92,20 @@ def test_check_out_opens_at_the_end_and_closes_a_day_later(client, scene, therap
     assert CheckOut.objects.get().feeling == 3
 
 
+def test_a_cancelled_session_has_no_check_out(client, scene, therapist):
+    from groups.services import session_cancel
+
+    coming = make_session(scene["group"], days_ahead=5)
+    session_cancel(actor=therapist, session=coming, reason="The facilitator is unwell")
+    coming.refresh_from_db()
+    with pytest.raises(ServiceError) as refused:
+        answer(scene["alice"].user, coming)
+    assert refused.value.code == "cancelled"
+    client.force_login(scene["alice"].user)
+    page = client.get(reverse("groups:checkout", args=[coming.pk])).content.decode()
+    assert "was cancelled" in page
+
+
 def test_a_session_the_facilitator_ended_early_opens_its_check_out_at_once(scene, therapist):
     from groups.services import session_end
 
@@ -182,7 +196,8 @@ def test_facilitators_see_the_answers_by_session_with_the_average_and_the_words(
     [read] = AuditEvent.objects.filter(action=AuditAction.CHECKOUTS_READ)
     assert (read.actor, read.group_id, read.details) == (therapist, group.pk, {"answers": 2})
     manage = client.get(reverse("groups:manage", args=[group.slug])).content.decode()
-    assert reverse("groups:group_checkouts", args=[group.slug]) in manage
+    checkouts_url = reverse("groups:group_checkouts", args=[group.slug])
+    assert f"{checkouts_url}#session-{session.pk}" in manage
 
 
 def test_members_outsiders_and_other_groups_facilitators_do_not_see_the_answers(
