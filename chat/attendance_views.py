@@ -22,20 +22,22 @@ from groups.models import GroupSession
 from groups.selectors import session_for_facilitator
 
 
-def _session(request: HttpRequest, session_id: int) -> GroupSession:
-    assert isinstance(request.user, User)
-    session = session_for_facilitator(viewer=request.user, session_id=session_id)
+def _facilitated(request: HttpRequest, session_id: int) -> tuple[User, GroupSession]:
+    """The person asking and the session, if they facilitate its group; a 404 otherwise."""
+    user = request.user
+    assert isinstance(user, User)  # login_required
+    session = session_for_facilitator(viewer=user, session_id=session_id)
     if session is None:
         raise Http404
-    return session
+    return user, session
 
 
 @login_required
 @require_safe
 def attendance(request: HttpRequest, session_id: int) -> HttpResponse:
     """Who came to a session: one row per person, for its facilitators."""
-    session = _session(request, session_id)
-    records = attendance_open(actor=request.user, session=session, now=timezone.now())
+    user, session = _facilitated(request, session_id)
+    records = attendance_open(actor=user, session=session, now=timezone.now())
     return render(
         request,
         "chat/attendance.html",
@@ -47,10 +49,8 @@ def attendance(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_safe
 def attendance_csv(request: HttpRequest, session_id: int) -> HttpResponse:
     """The same records as CSV, for the facilitators' clinical records."""
-    session = _session(request, session_id)
-    records = attendance_open(
-        actor=request.user, session=session, now=timezone.now(), download=True
-    )
+    user, session = _facilitated(request, session_id)
+    records = attendance_open(actor=user, session=session, now=timezone.now(), download=True)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="attendance-session-{session.pk}.csv"'
     writer = csv.writer(response)
