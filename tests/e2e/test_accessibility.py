@@ -101,6 +101,7 @@ def test_a_members_pages_have_no_serious_accessibility_findings(
             reverse("account_change_password"),
             reverse("mfa_index"),
             reverse("moderation:my_data"),
+            reverse("groups:checkout", args=[world["session"].pk]),
         ],
     )
     assert found == []
@@ -121,6 +122,7 @@ def test_a_facilitators_pages_have_no_serious_accessibility_findings(
             reverse("groups:edit", args=[group.slug]),
             reverse("groups:schedule", args=[group.slug]),
             reverse("chat:attendance", args=[session.pk]),
+            reverse("groups:group_checkouts", args=[group.slug]),
             reverse("moderation:queue"),
         ],
     )
