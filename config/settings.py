@@ -8,6 +8,7 @@ same module with ``DEBUG=0`` and the variables documented in ``docs/architecture
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -480,6 +481,23 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEVELOPMENT
 WHITENOISE_AUTOREFRESH = DEVELOPMENT
 WHITENOISE_MAX_AGE = 0 if DEVELOPMENT else 60
+
+# --- Metrics ------------------------------------------------------------------------------------
+
+# /metrics (Prometheus' text format) answers only requests from these networks (comma-separated
+# CIDRs; by default this host only) or carrying `Authorization: Bearer <METRICS_TOKEN>`; anyone
+# else gets a 404, as if it did not exist. Behind a load balancer every request comes from the
+# balancer's address: scrape each process on its own address and never allow the balancer's.
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(item, strict=False)
+        for item in env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {error}") from error
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters when set.")
 
 # --- Logging: ids, never message text ------------------------------------------------------------
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("help/", moderation_views.help_now, name="help"),
     path("ping/", views.ping, name="ping"),
     path("health/", views.health, name="health"),
+    path("metrics", views.metrics, name="metrics"),
     path("", include("groups.urls")),
     path("", include("chat.urls")),
     path("", include("moderation.urls")),

@@ -7,14 +7,16 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from accounts.models import JobRun
+from config import metrics as process_metrics
 from config.celery import app as celery_app
+from config.monitoring import metrics_allowed, metrics_lines
 from config.page_cache import anonymous_cacheable
 
 
@@ -80,3 +82,14 @@ def health(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "failing", "checks": checks, "jobs": jobs},
         status=200 if healthy else 503,
     )
+
+
+@never_cache
+@require_safe
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format, for allowed networks or the metrics token only; a 404 for
+    anyone else, as if there were nothing here."""
+    if not metrics_allowed(request):
+        raise Http404
+    body = "\n".join(metrics_lines(now=timezone.now())) + "\n"
+    return HttpResponse(body, content_type=process_metrics.CONTENT_TYPE)

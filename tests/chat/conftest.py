@@ -17,9 +17,12 @@ from tests.factories import make_group, make_member, make_session
 ORIGIN = b"http://localhost"
 
 
-def open_session(group, *, started_minutes_ago: int = 5, minutes_left: int = 55) -> GroupSession:
-    """A session of ``group`` whose room is open now (moved onto the clock directly)."""
-    session = make_session(group, days_ahead=20)
+def open_session(
+    group, *, started_minutes_ago: int = 5, minutes_left: int = 55, days_ahead: int = 20
+) -> GroupSession:
+    """A session of ``group`` whose room is open now (moved onto the clock directly). It is
+    made ``days_ahead`` days ahead first: give each of a facilitator's sessions its own day."""
+    session = make_session(group, days_ahead=days_ahead)
     now = timezone.now()
     GroupSession.objects.filter(pk=session.pk).update(
         starts_at=now - timedelta(minutes=started_minutes_ago),
