@@ -501,11 +501,20 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
 
 # --- Logging: ids, never message text ------------------------------------------------------------
 
+# LOG_FORMAT=json writes one JSON object per line (time, level, logger, message, and the ids a
+# call passes in `extra`) for a log collector: config/logformat.py. Celery's worker and beat
+# format their own handlers; config/celery.py turns those to JSON too.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "").strip().lower() or "plain"
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     # psycopg's pool logs every connection lent and returned at INFO; its warnings (a broken
     # connection discarded) stay.
