@@ -144,9 +144,29 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Hearth runs on PostgreSQL: DATABASE_URL must be postgres://...")
-# PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries the
-# compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
-DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+# What sits between Hearth and PostgreSQL: nothing (the default), or `pgbouncer` in transaction
+# mode, which gives a server connection for one transaction at a time, so nothing that outlives
+# a transaction may be used:
+# - server-side cursors (QuerySet.iterator()) are declared WITH HOLD outside a transaction and
+#   fetched later, maybe from another server connection: Django's DISABLE_SERVER_SIDE_CURSORS
+#   makes iterator() read its whole result at once instead;
+# - prepared statements: Django with psycopg 3 never prepares (prepare_threshold None, and
+#   client-side binding), and nothing here turns them on;
+# - startup options: PgBouncer refuses a connection that sends `options`, so JIT is not turned
+#   off per connection; turn it off for the database instead (docs/operations.md);
+# - session settings: the time zone Django sets is one PgBouncer tracks per client.
+# The in-process pool stays: its connections are PgBouncer's cheap client connections, it saves
+# a connection's start-up per request, and it still bounds each process's database work.
+DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "").strip().lower()
+if DATABASE_POOLER not in {"", "pgbouncer"}:
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer.")
+DATABASES["default"].setdefault("OPTIONS", {})
+if DATABASE_POOLER == "pgbouncer":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+else:
+    # PostgreSQL's JIT compiles queries it guesses are expensive; for our short page queries
+    # the compiling cost more than the query (measured: 147 ms -> 75 ms a directory request).
+    DATABASES["default"]["OPTIONS"]["options"] = "-c jit=off"
 # The room's own database threads in each server process (chat.db_threads): each keeps one
 # connection while its room is busy.
 CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", 8))
