@@ -20,11 +20,14 @@ import functools
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
+from redis.connection import parse_url
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 # Letters, digits and hyphens: every family adds its own separator after the namespace (":"
 # or "."), which no namespace contains, so no namespace's names begin with another's. Short
@@ -62,8 +65,78 @@ RedisUnreachable = (redis.ConnectionError, redis.TimeoutError)
 
 @functools.cache
 def redis_client() -> redis.Redis | None:
-    """The process's client (its pool reconnects after a fork), or None without Redis."""
-    return redis.Redis.from_url(settings.REDIS_URL) if settings.REDIS_URL else None
+    """The process's client (its pool reconnects after a fork), or None without Redis. With
+    Sentinel, its connections go to whichever server Sentinel names the primary."""
+    if not settings.REDIS_URL:
+        return None
+    if settings.REDIS_SENTINEL:
+        return redis.Redis(
+            connection_pool=SentinelPool.from_url(settings.REDIS_URL, **settings.REDIS_SENTINEL)
+        )
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+# --- Redis Sentinel ------------------------------------------------------------------------------
+
+
+def sentinel_addresses(value: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (``[::1]:26379`` for an IPv6 address; the port defaults to
+    26379) as the (host, port) pairs redis-py, channels_redis and kombu take."""
+    addresses = []
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(f"//{item}")
+        try:
+            port = parts.port or 26379
+        except ValueError as error:
+            raise ImproperlyConfigured(f"REDIS_SENTINELS: {item} has no valid port.") from error
+        if not parts.hostname:
+            raise ImproperlyConfigured(f"REDIS_SENTINELS: {item} is not host:port.")
+        addresses.append((parts.hostname, port))
+    return addresses
+
+
+def sentinel_broker_url(url: str, sentinels: list[tuple[str, int]]) -> str:
+    """Celery's broker URL for these sentinels: kombu's ``sentinel://`` form, one per sentinel
+    joined by ``;``, each carrying ``url``'s user, password and database (kombu reads them from
+    the first, and connects to the primary with them)."""
+    parts = urlsplit(url)
+    login = ""
+    if parts.username or parts.password:
+        login = quote(unquote(parts.username or ""), safe="")
+        if parts.password:
+            login += ":" + quote(unquote(parts.password), safe="")
+        login += "@"
+    database = parts.path.lstrip("/") or "0"
+    return ";".join(
+        f"sentinel://{login}{f'[{host}]' if ':' in host else host}:{port}/{database}"
+        for host, port in sentinels
+    )
+
+
+class SentinelPool(SentinelConnectionPool):
+    """Connections to the primary that Sentinel names, re-asked after a failover. Django's
+    ``RedisCache`` makes its pools with ``from_url``: give it this class as ``pool_class``, and
+    the sentinels and the primary's name in ``OPTIONS``."""
+
+    @classmethod
+    def from_url(  # type: ignore[override]
+        cls,
+        url: str,
+        *,
+        sentinels: list[tuple[str, int]],
+        master_name: str,
+        sentinel_kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> SentinelPool:
+        """A pool for ``url``'s database, user and password (its host and port are not used:
+        Sentinel says where the primary is)."""
+        params = parse_url(url)
+        for unused in ("host", "port", "path", "connection_class"):
+            params.pop(unused, None)
+        manager = Sentinel(sentinels, sentinel_kwargs=sentinel_kwargs)
+        return cls(master_name, manager, **{**params, **options})
 
 
 def redis_key(name: str) -> str:

@@ -12,12 +12,14 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 from config import localdb
-from config.redis import redis_namespace
+from config.redis import redis_namespace, sentinel_addresses, sentinel_broker_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = localdb.VAR_DIR
@@ -207,6 +209,31 @@ DATABASE_APP_ROLE = os.environ.get("DATABASE_APP_ROLE", localdb.APP_ROLE)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis that fails over: with REDIS_SENTINELS (host:port,host:port) and REDIS_MASTER_NAME, the
+# cache, the channel layer, Celery's broker and config.redis's client ask Sentinel which server
+# is the primary, and ask again after a failover. REDIS_URL then gives only the database, user
+# and password (its host is not used); REDIS_SENTINEL_PASSWORD is the sentinels' own, if any.
+REDIS_SENTINEL: dict[str, Any] | None = None
+_sentinels = sentinel_addresses(os.environ.get("REDIS_SENTINELS", ""))
+_master_name = os.environ.get("REDIS_MASTER_NAME", "")
+if _sentinels:
+    if not REDIS_URL.startswith("redis://"):
+        raise ImproperlyConfigured(
+            "With REDIS_SENTINELS, set REDIS_URL to redis://[:password@]primary/<database>: "
+            "its database and password are used, and Sentinel says where the primary is."
+        )
+    if not _master_name:
+        raise ImproperlyConfigured("With REDIS_SENTINELS, set REDIS_MASTER_NAME too.")
+    _sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    if os.environ.get("REDIS_SENTINEL_PASSWORD"):
+        _sentinel_kwargs["password"] = os.environ["REDIS_SENTINEL_PASSWORD"]
+    REDIS_SENTINEL = {
+        "sentinels": _sentinels,
+        "master_name": _master_name,
+        "sentinel_kwargs": _sentinel_kwargs,
+    }
+elif _master_name:
+    raise ImproperlyConfigured("REDIS_MASTER_NAME is set but REDIS_SENTINELS is not.")
 # The one name in front of everything this deployment puts in Redis: the cache's keys (and
 # config.redis's), the channel layer's channels and groups, Celery's queues and channels. Two
 # deployments sharing a Redis must differ here, and a database number is not enough (pub/sub
@@ -227,6 +254,11 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": REDIS_NAMESPACE,
+            "OPTIONS": (
+                {"pool_class": "config.redis.SentinelPool", **REDIS_SENTINEL}
+                if REDIS_SENTINEL
+                else {}
+            ),
         }
     }
     # channels_redis, configured for its known limits (see docs/architecture.md, "Live rooms"):
@@ -242,8 +274,15 @@ if REDIS_URL:
     #   every five seconds (channels_redis#422). The blocking pop bounds every wait itself, so
     #   reads have no timeout of their own (a finite one, such as 30 s, also left cancelled
     #   receives hanging at shutdown); connecting still gives up after 5 s.
+    _layer_server: dict[str, Any] = {"address": REDIS_URL}
+    if REDIS_SENTINEL:
+        _primary = parse_redis_url(REDIS_URL)
+        _layer_server = {
+            **{key: _primary[key] for key in ("db", "username", "password") if key in _primary},
+            **REDIS_SENTINEL,
+        }
     _layer_host = {
-        "address": REDIS_URL,
+        **_layer_server,
         "max_connections": int(os.environ.get("CHANNEL_LAYER_MAX_CONNECTIONS", 1000)),
         "socket_timeout": None,
         "socket_connect_timeout": 5,
@@ -285,14 +324,17 @@ else:
 # --- Celery --------------------------------------------------------------------------------------
 
 if REDIS_URL:
-    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_URL = (
+        sentinel_broker_url(REDIS_URL, REDIS_SENTINEL["sentinels"]) if REDIS_SENTINEL else REDIS_URL
+    )
     # kombu puts this in front of every key and pub/sub channel it uses: the queues (so the
     # default queue keeps its name, `celery`, and workers need no -Q), the exchange bindings,
     # the unacked messages and their restore lock, and the control and event channels that
     # `celery inspect` and workers' gossip use.
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, str | bool] = {
-        "global_keyprefix": f"{REDIS_NAMESPACE}:"
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"global_keyprefix": f"{REDIS_NAMESPACE}:"}
+    if REDIS_SENTINEL:
+        CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL["master_name"]
+        CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = REDIS_SENTINEL["sentinel_kwargs"]
 else:
     # A broker that needs no server: messages are files under var/celery.
     CELERY_BROKER_URL = "filesystem://localhost/"
