@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 
@@ -38,3 +39,17 @@ def open_folder() -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def database_conninfo(database: str) -> str:
+    """How to reach ``database`` on the test database's server, as the tests' own role."""
+    from django.db import connection
+
+    server = connection.settings_dict
+    return psycopg.conninfo.make_conninfo(
+        host=server["HOST"] or "",
+        port=str(server["PORT"] or ""),
+        user=server["USER"],
+        password=server["PASSWORD"] or "",
+        dbname=database,
+    )

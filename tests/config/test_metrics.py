@@ -62,11 +62,12 @@ def open_session(group, **when: int):
     return open_room(group, days_ahead=20 + GroupSession.objects.count(), **when)
 
 
-def post(user, session) -> None:
+def post(user, session, body: str = "Hello") -> None:
+    """Join the room and post one message, as a socket does."""
     now = timezone.now()
     access = room_access(user=user, session_id=session.pk, now=now)
     room_join(access=access, channel_name=f"test.{uuid.uuid4()}", now=now)
-    message_post(actor=user, session_id=session.pk, body="Hello", client_id=uuid.uuid4())
+    message_post(actor=user, session_id=session.pk, body=body, client_id=uuid.uuid4())
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from django.db import connection
 from config import localdb
 from tests.chat.test_processes import free_port
 from tests.conftest import settings_for
-from tests.tools import open_folder, program
+from tests.tools import database_conninfo, open_folder, program
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a web process does through the pooler once migrated: reads, a locked write, a streamed
@@ -98,13 +98,7 @@ def bouncer(django_db_setup, django_db_blocker) -> Iterator[dict[str, str]]:
     binary = program("pgbouncer", package="pgbouncer")
     server = connection.settings_dict
     name = f"hearth_bouncer_{uuid.uuid4().hex[:8]}"
-    conninfo = psycopg.conninfo.make_conninfo(
-        host=server["HOST"] or "",
-        port=str(server["PORT"] or ""),
-        user=server["USER"],
-        password=server["PASSWORD"] or "",
-        dbname=server["NAME"],
-    )
+    conninfo = database_conninfo(server["NAME"])
     with django_db_blocker.unblock(), psycopg.connect(conninfo, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
         port = free_port()
