@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -51,6 +52,7 @@ from chat.selectors import (
     messages_after,
 )
 from chat.shared_reads import shared_read
+from config import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +135,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             access=self.access, channel_name=self.channel_name, now=timezone.now()
         )
         self.participant_id = participant.pk
+        metrics.sockets_open.inc()
         self.access = dataclasses.replace(self.access, participant=participant)
         self.muted = participant.muted_at is not None
         self.closes_at = self.access.session.closes_at
@@ -183,6 +186,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await RoomsHere.here().leave(self)
         if not hasattr(self, "participant_id"):
             return
+        metrics.sockets_open.dec()
         await self.channel_layer.group_discard(person_group(self.user.pk), self.channel_name)
         if self.login_key:
             await self.channel_layer.group_discard(login_group(self.login_key), self.channel_name)
@@ -327,6 +331,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         return after if isinstance(after, int) and 0 <= after <= self.last_sent else self.last_sent
 
     async def _post(self, content: dict[str, Any]) -> None:
+        started = time.monotonic()
         client_id = content.get("client_id")
         try:
             posted, sends = await db(services.message_post, hand_back_sends=True)(
@@ -357,6 +362,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                     "duplicate": not posted.created,
                 }
             )
+            metrics.message_post_seconds.observe(time.monotonic() - started)
             for notice in posted.notices:
                 await self.send_json(notice)
         finally:

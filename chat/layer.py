@@ -31,6 +31,8 @@ from channels_redis.pubsub import (
     _wrap_close,
 )
 
+from config import metrics
+
 logger = logging.getLogger(__name__)
 
 # What a Redis that is away raises (redis-py's errors are OSError's or its own).
@@ -62,9 +64,11 @@ class Outage:
 
     def failed(self, error: BaseException) -> None:
         self.errors += 1
+        metrics.channel_layer_errors_total.inc()
         if self.since is None:
             self.since = time.monotonic()
             self.outages += 1
+            metrics.channel_layer_outages_total.inc()
             logger.warning(
                 "channel layer: Redis is unreachable (%s); rooms deliver from the database "
                 "until it is back",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import subprocess
 import time
@@ -55,6 +56,12 @@ def start_redis(port: int) -> subprocess.Popen:
         time.sleep(0.05)
     server.kill()
     raise RuntimeError("redis-server did not start")
+
+
+def scrape(port: int) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", "/metrics")
+    return conn.getresponse().read().decode()
 
 
 async def send(ws, body: str) -> None:
@@ -112,6 +119,12 @@ async def test_a_redis_restart_closes_no_socket_and_loses_nothing(room):
         # Both sockets are still the ones opened before the outage.
         for ws in (alice, bob):
             assert ws.close_code is None
+        # The metrics saw it: two sockets open, one outage, its errors, six posts timed.
+        scraped = await asyncio.to_thread(scrape, web_port)
+        assert "hearth_sockets_open 2" in scraped
+        assert "hearth_channel_layer_outages_total 1" in scraped
+        assert "hearth_channel_layer_errors_total 0" not in scraped
+        assert "hearth_message_post_seconds_count 7" in scraped
         for ws in (alice, bob):
             await ws.close()
         await asyncio.sleep(0.5)
