@@ -31,6 +31,7 @@ from accounts.exceptions import ServiceError
 from chat import services
 from chat.broadcast import facilitators_group, login_group, person_group
 from chat.db_threads import db, publish
+from chat.floor import floor_state
 from chat.models import Room
 from chat.presence import broadcast_presence_soon
 from chat.protocol import (
@@ -244,6 +245,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     def _state(self) -> dict[str, Any]:
         session = self.access.session
         room = Room.objects.get(session=session)
+        floor = floor_state(room, timezone.now())
         return {
             "type": ServerEvent.ROOM_STATE,
             "session": session.pk,
@@ -264,6 +266,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             },
             "hidden_authors": hidden_participants(session=session, owner=self.user),
             "hidden_positions": hidden_positions(session_id=session.pk),
+            "floor_version": floor["floor_version"],
+            "paused": floor["paused"],
+            "hands": floor["hands"],
+            "round": floor["round"],
         }
 
     async def _send_history(self, *, after: int, shared: bool = False) -> None:
@@ -322,8 +328,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 hidden=content.get("hidden", True),
             )
         elif kind in CONTROLS:
-            service, arg = CONTROLS[kind]
-            await self._call(service, **({arg[0]: content.get(arg[1])} if arg else {}))
+            service, fields = CONTROLS[kind]
+            await self._call(service, **{name: content.get(field) for name, field in fields})
+        elif kind in OWN_ACTIONS:
+            await self._call(OWN_ACTIONS[kind])
         else:
             await self._error(BAD_REQUEST, "Unknown event type.")
 
@@ -452,6 +460,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def room_pinned(self, event: dict[str, Any]) -> None:
         await self.send_json(event)
 
+    async def room_paused(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def hands_state(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
+    async def round_state(self, event: dict[str, Any]) -> None:
+        await self.send_json(event)
+
     async def room_extended(self, event: dict[str, Any]) -> None:
         self.closes_at = datetime.fromisoformat(event["ends_at"])
         self.warned = False
@@ -547,21 +564,42 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         return False
 
 
-# Facilitator controls: client event -> (service, (service argument, event field)).
-CONTROLS: dict[str, tuple[Any, tuple[str, str] | None]] = {
+# Facilitator controls: client event -> (service, ((service argument, event field), ...)).
+CONTROLS: dict[str, tuple[Any, tuple[tuple[str, str], ...]]] = {
     "control.mute": (
         lambda **kw: services.participant_set_muted(muted=True, **kw),
-        ("participant_id", "participant"),
+        (("participant_id", "participant"),),
     ),
     "control.unmute": (
         lambda **kw: services.participant_set_muted(muted=False, **kw),
-        ("participant_id", "participant"),
+        (("participant_id", "participant"),),
     ),
-    "control.remove": (services.participant_remove, ("participant_id", "participant")),
-    "control.lock": (lambda **kw: services.room_set_locked(locked=True, **kw), None),
-    "control.unlock": (lambda **kw: services.room_set_locked(locked=False, **kw), None),
-    "control.hide": (services.message_hide, ("position", "position")),
-    "control.pin": (services.room_pin, ("text", "text")),
-    "control.end": (services.room_end, None),
-    "control.extend": (services.room_extend, ("minutes", "minutes")),
+    "control.remove": (services.participant_remove, (("participant_id", "participant"),)),
+    "control.lock": (lambda **kw: services.room_set_locked(locked=True, **kw), ()),
+    "control.unlock": (lambda **kw: services.room_set_locked(locked=False, **kw), ()),
+    "control.hide": (services.message_hide, (("position", "position"),)),
+    "control.pin": (services.room_pin, (("text", "text"),)),
+    "control.end": (services.room_end, ()),
+    "control.extend": (services.room_extend, (("minutes", "minutes"),)),
+    "control.pause": (services.room_pause, (("minutes", "minutes"), ("note", "note"))),
+    "control.resume": (services.room_resume, ()),
+    "control.hand_lower": (services.hands_lower, (("participant_id", "participant"),)),
+    "control.hands_lower_all": (lambda **kw: services.hands_lower(everyone=True, **kw), ()),
+    "control.floor_give": (services.floor_give, (("participant_id", "participant"),)),
+    "control.floor_open": (services.floor_open, ()),
+    "control.round_start": (
+        services.round_start,
+        (("prompt", "prompt"), ("take_part", "take_part")),
+    ),
+    "control.round_order": (services.round_reorder, (("order", "order"),)),
+    "control.round_skip": (services.round_skip, ()),
+    "control.round_end": (services.round_end, ()),
+}
+
+# A member's own actions on the floor: client event -> service (the actor acts for themself).
+OWN_ACTIONS: dict[str, Any] = {
+    "hand.raise": services.hand_raise,
+    "hand.lower": services.hand_lower,
+    "round.pass": services.round_pass,
+    "round.done": services.round_done,
 }

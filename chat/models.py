@@ -11,6 +11,8 @@ from groups.models import GroupSession, TherapyGroup
 
 MAX_BODY = 2000
 MAX_NOTICE = 500
+MAX_PAUSE_NOTE = 200
+MAX_PROMPT = 200
 
 
 class Room(models.Model):
@@ -22,6 +24,18 @@ class Room(models.Model):
     last_position = models.BigIntegerField(default=0)
     locked_at = models.DateTimeField(null=True, blank=True, help_text="No new entries while set.")
     pinned_notice = models.CharField(max_length=MAX_NOTICE, blank=True)
+    # The pause (chat.services.floor): no new messages from members while paused_at is set and
+    # pause_ends_at is empty or still ahead. Every check compares with now: no timer ends it.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_ends_at = models.DateTimeField(null=True, blank=True)
+    pause_note = models.CharField(max_length=MAX_PAUSE_NOTE, blank=True)
+    # Who the facilitator last gave the floor to from the raised hands (a signal, not a gate).
+    floor_participant = models.ForeignKey(
+        "Participant", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Raised by one at every change of the pause, the hands or a round, under this row's lock:
+    # clients drop a state event older than the one they hold.
+    floor_version = models.BigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"Room of session {self.session_id}"
@@ -134,3 +148,84 @@ class HiddenAuthor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} hides {self.hidden_user_id} in {self.group_id}"
+
+
+class RaisedHand(models.Model):
+    """A member's raised hand in one session's room, until lowered or given the floor."""
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="+")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="+")
+    raised_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["raised_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "participant"], name="raisedhand_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} raised a hand at {self.raised_at:%H:%M}"
+
+
+class Round(models.Model):
+    """A round: everyone present takes the floor in turn, on a prompt (check-in, check-out or
+    the facilitator's own words). While it runs only the person whose turn it is (and the
+    facilitators) may send."""
+
+    session = models.ForeignKey(GroupSession, on_delete=models.CASCADE, related_name="rounds")
+    prompt = models.CharField(max_length=MAX_PROMPT)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session"],
+                condition=models.Q(ended_at__isnull=True),
+                name="round_one_running_per_session",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Round {self.pk} in session {self.session_id}"
+
+
+class RoundTurn(models.Model):
+    """One person's turn in a round, at its place in the order, and what became of it."""
+
+    class State(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        CURRENT = "current", "Has the floor"
+        SPOKEN = "spoken", "Spoke"
+        PASSED = "passed", "Passed"
+        SKIPPED = "skipped", "Skipped by the facilitator"
+
+    round = models.ForeignKey(Round, on_delete=models.CASCADE, related_name="turns")
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="round_turns"
+    )
+    position = models.PositiveIntegerField()
+    state = models.CharField(max_length=8, choices=State.choices, default=State.WAITING)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["round", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["round", "participant"], name="roundturn_once"),
+            models.UniqueConstraint(
+                fields=["round", "position"],
+                name="roundturn_unique_position",
+                deferrable=models.Deferrable.DEFERRED,  # reordering swaps positions
+            ),
+            models.UniqueConstraint(
+                fields=["round"],
+                condition=models.Q(state="current"),
+                name="roundturn_one_current",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Turn {self.position} of round {self.round_id}: {self.state}"

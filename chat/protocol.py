@@ -34,6 +34,9 @@ class ServerEvent(StrEnum):
     ROOM_PINNED = "room.pinned"
     ROOM_EXTENDED = "room.extended"
     ROOM_WARNING = "room.warning"
+    ROOM_PAUSED = "room.paused"
+    HANDS_STATE = "hands.state"
+    ROUND_STATE = "round.state"
     ROOM_CLOSED = "room.closed"
     ROOM_REVOKED = "room.revoked"
     YOU_REMOVED = "you.removed"
@@ -75,6 +78,18 @@ ERROR_CODES = frozenset(
         "not_open",
         "overlap",
         "inactive",
+        # the floor: pause, hands, rounds
+        "paused",
+        "not_your_turn",
+        "pause_range",
+        "no_hands",
+        "invalid_prompt",
+        "round_running",
+        "nobody_here",
+        "no_round",
+        "bad_order",
+        "not_in_round",
+        "turn_taken",
     }
 )
 

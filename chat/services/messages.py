@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -18,7 +19,7 @@ from accounts.models import User
 from accounts.text import bounded
 from chat.broadcast import broadcast_on_commit, room_group
 from chat.checks import run_message_checks
-from chat.models import MAX_BODY, HiddenAuthor, Message, Participant, Room
+from chat.models import MAX_BODY, HiddenAuthor, Message, Participant, Room, Round, RoundTurn
 from chat.selectors import (
     REMOVED_MESSAGE,
     RoomAccess,
@@ -26,6 +27,7 @@ from chat.selectors import (
     message_event,
     room_access,
 )
+from chat.services.floor import round_turn_spoken, turn_holder_name
 from config.redis import RedisUnreachable, redis_client, redis_key
 from groups.models import GroupSession
 
@@ -139,22 +141,26 @@ def message_post(
             # meanwhile is seen, this client_id's original and whether the room still hears
             # this person, then the message.
             position = _next_position(session_id)
-            existing_pk, muted_at, removed_at, session = _sender_state(participant.pk, client_uuid)
-            if existing_pk is not None:
-                raise _AlreadyStored(existing_pk)
-            shut = _STILL_OPEN_REFUSALS.get(session.status_at(max(now, timezone.now())))
+            state = _sender_state(participant.pk, client_uuid)
+            if state.original is not None:
+                raise _AlreadyStored(state.original)
+            current = max(now, timezone.now())
+            shut = _STILL_OPEN_REFUSALS.get(state.session.status_at(current))
             if shut is not None:
                 raise ServiceError(shut[0], code=shut[1])
-            _require_still_heard(muted_at=muted_at, removed_at=removed_at)
+            _require_still_heard(muted_at=state.muted_at, removed_at=state.removed_at)
+            _require_floor(state, participant=participant, session_id=session_id, now=current)
             message = Message.objects.create(
                 session_id=session_id,
                 position=position,
                 author=participant,
                 body=text,
                 client_id=client_uuid,
-                before_start=now < session.starts_at,
+                before_start=now < state.session.starts_at,
             )
             broadcast_on_commit(room_group(session_id), message_event(message))
+            if state.turn_holder == participant.pk:  # one message is a turn
+                round_turn_spoken(session_id=session_id, participant_id=participant.pk, now=now)
             notices = run_message_checks(message, access)
     except _AlreadyStored as already:
         return Posted(message=Message.objects.get(pk=already.pk), created=False)
@@ -198,7 +204,9 @@ def _column(model: type, field: str) -> str:
 
 # The sender's state in one statement, written out rather than built by the ORM: compiling the
 # queryset (a join and a correlated subquery) cost 2.7 ms of CPU a message under load, more than
-# the rest of message_post together; this text is built once, when the module loads.
+# the rest of message_post together; this text is built once, when the module loads. It also
+# reads the floor (chat.services.floor): the room's pause, and whose turn it is in a running
+# round (always one turn while a round runs: the two indexes of Round and RoundTurn).
 _SENDER_STATE_SQL = f"""
     SELECT (SELECT {_column(Message, "id")} FROM {Message._meta.db_table}
              WHERE {_column(Message, "author")} = {_column(Participant, "id")}
@@ -207,25 +215,42 @@ _SENDER_STATE_SQL = f"""
            {_column(Participant, "muted_at")}, {_column(Participant, "removed_at")},
            {_column(GroupSession, "starts_at")}, {_column(GroupSession, "ends_at")},
            {_column(GroupSession, "room_opens_minutes")}, {_column(GroupSession, "closed_at")},
-           {_column(GroupSession, "cancelled_at")}
+           {_column(GroupSession, "cancelled_at")},
+           {_column(Room, "paused_at")}, {_column(Room, "pause_ends_at")},
+           (SELECT {_column(RoundTurn, "participant")} FROM {RoundTurn._meta.db_table}
+              JOIN {Round._meta.db_table} ON {_column(Round, "id")} = {_column(RoundTurn, "round")}
+             WHERE {_column(Round, "session")} = {_column(Participant, "session")}
+               AND {_column(Round, "ended_at")} IS NULL
+               AND {_column(RoundTurn, "state")} = 'current'
+             LIMIT 1)
       FROM {Participant._meta.db_table}
       JOIN {GroupSession._meta.db_table}
         ON {_column(GroupSession, "id")} = {_column(Participant, "session")}
+      JOIN {Room._meta.db_table}
+        ON {_column(Room, "session")} = {_column(Participant, "session")}
      WHERE {_column(Participant, "id")} = %s
 """  # noqa: S608 (names from the models, values bound)
 
 
-def _sender_state(
-    participant_id: int, client_id: uuid.UUID
-) -> tuple[int | None, datetime | None, datetime | None, GroupSession]:
-    """In one query: the message already stored under ``client_id`` (its id, or None), the
-    participant's mute and removal, and their session's times (enough for ``status_at``)."""
+class _SenderState(NamedTuple):
+    original: int | None  # the message already stored under the client_id
+    muted_at: datetime | None
+    removed_at: datetime | None
+    session: GroupSession  # its times only (enough for ``status_at``)
+    paused_at: datetime | None
+    pause_ends_at: datetime | None
+    turn_holder: int | None  # the participant whose turn it is, while a round runs
+
+
+def _sender_state(participant_id: int, client_id: uuid.UUID) -> _SenderState:
+    """In one query: the message already stored under ``client_id``, the participant's mute
+    and removal, their session's times, the room's pause and whose turn it is."""
     with connection.cursor() as cursor:
         cursor.execute(_SENDER_STATE_SQL, [client_id, participant_id])
         row = cursor.fetchone()
     if row is None:
         raise ServiceError("Please join the room first.", code="not_joined")
-    original, muted_at, removed_at, starts_at, ends_at, opens, closed_at, cancelled_at = row
+    original, muted_at, removed_at, starts_at, ends_at, opens, closed_at, cancelled_at = row[:8]
     session = GroupSession(
         starts_at=starts_at,
         ends_at=ends_at,
@@ -233,7 +258,27 @@ def _sender_state(
         closed_at=closed_at,
         cancelled_at=cancelled_at,
     )
-    return original, muted_at, removed_at, session
+    return _SenderState(original, muted_at, removed_at, session, *row[8:])
+
+
+def _require_floor(
+    state: _SenderState, *, participant: Participant, session_id: int, now: datetime
+) -> None:
+    """Refuse a member while the room is paused, or while a round gives the floor to someone
+    else; facilitators may always speak. The words stay in the sender's box."""
+    if participant.is_facilitator:
+        return
+    if state.paused_at is not None and (state.pause_ends_at is None or state.pause_ends_at > now):
+        raise ServiceError(
+            "The facilitator has paused new messages for a moment. "
+            "Your message waits in the box; send it when the pause is over.",
+            code="paused",
+        )
+    if state.turn_holder is not None and state.turn_holder != participant.pk:
+        name = turn_holder_name(session_id=session_id)
+        raise ServiceError(
+            f"It is {name}'s turn; your message waits in the box.", code="not_your_turn"
+        )
 
 
 def _require_still_heard(*, muted_at: datetime | None, removed_at: datetime | None) -> None:

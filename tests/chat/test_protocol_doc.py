@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from chat import protocol
-from chat.consumers import CONTROLS, RoomConsumer
+from chat.consumers import CONTROLS, OWN_ACTIONS, RoomConsumer
 from chat.protocol import ERROR_CODES, ServerEvent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,7 +144,7 @@ def test_every_client_event_the_consumer_accepts_is_documented():
         if isinstance(node, ast.Compare) and isinstance(node.comparators[0], ast.Constant)
     }
     documented = backticked(first_cells(section("Client → server")))
-    assert documented == compared | set(CONTROLS)
+    assert documented == compared | set(CONTROLS) | set(OWN_ACTIONS)
 
 
 def test_the_close_after_an_error_on_sending_is_documented_as_the_consumer_does_it():
