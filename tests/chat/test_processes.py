@@ -237,3 +237,73 @@ async def test_a_facilitators_controls_through_one_process_reach_a_member_on_the
     assert stored == [position]
     for ws in (host, bob):
         await ws.close()
+
+
+async def test_the_floor_through_one_process_reaches_the_other_and_survives_a_reconnect(
+    room, therapist, two_servers
+):
+    """A hand raised on B reaches the facilitator on A; a round started on A holds on B; a
+    member who reconnects (to the other process) mid-round gets the same order and floor,
+    and their one message ends their turn once; a pause from A refuses a send on B."""
+    session, (a, b) = room["session"], two_servers
+    cookies = [
+        await sync_to_async(session_cookie)(u) for u in (therapist, room["alice"], room["bob"])
+    ]
+    host = await open_socket(a, session.pk, cookies[0])
+    alice = await open_socket(b, session.pk, cookies[1])
+    bob = await open_socket(b, session.pk, cookies[2])
+    states = [(await drain_until(ws, "history.end"))[0] for ws in (host, alice, bob)]
+    ids = {states[1]["you"]["participant"]: "alice", states[2]["you"]["participant"]: "bob"}
+
+    async def send(ws, event: dict) -> None:
+        await ws.send(json.dumps(event))
+
+    await send(bob, {"type": "hand.raise"})
+    hands = (await drain_until(host, "hands.state", timeout=2))[-1]
+    assert [h["participant"] for h in hands["queue"]] == [states[2]["you"]["participant"]]
+
+    # Everyone must be in presence (one list across processes) before the round takes them.
+    while True:
+        event = json.loads(await asyncio.wait_for(host.recv(), timeout=10))
+        if event["type"] == "presence" and len(event["people"]) == 3:
+            break
+    await send(host, {"type": "control.round_start", "prompt": "Check-in"})
+    started = (await drain_until(alice, "round.state", timeout=2))[-1]["round"]
+    order = [turn["participant"] for turn in started["turns"]]
+    assert sorted(order) == sorted(ids)
+    sockets = {"alice": alice, "bob": bob}
+    first, second = ids[order[0]], ids[order[1]]
+
+    # The first speaker's socket drops and comes back through the other process.
+    await sockets[first].close()
+    back = await open_socket(a, session.pk, cookies[1 if first == "alice" else 2])
+    state = (await drain_until(back, "history.end"))[0]
+    assert state["round"]["turns"] == started["turns"]
+    assert state["round"]["current"] == order[0]
+    assert state["hands"]["queue"] == hands["queue"]
+    sockets[first] = back
+
+    client_id = str(uuid.uuid4())
+    for _ in range(2):  # the same message twice (a resend): one message, one turn
+        await send(sockets[first], {"type": "message.send", "client_id": client_id, "body": "Hi"})
+        await drain_until(sockets[first], "message.ack")
+    moved = started
+    while moved["current"] != order[1]:  # past the start's round.state, still unread here
+        moved = (await drain_until(sockets[second], "round.state", timeout=2))[-1]["round"]
+    assert [t["state"] for t in moved["turns"]] == ["spoken", "current"]
+
+    await send(sockets[second], {"type": "round.pass"})
+    while (await drain_until(host, "round.state", timeout=2))[-1]["round"] is not None:
+        pass
+
+    await send(host, {"type": "control.pause", "note": "A breath."})
+    await drain_until(sockets[second], "room.paused", timeout=2)
+    await send(
+        sockets[second], {"type": "message.send", "client_id": str(uuid.uuid4()), "body": "x"}
+    )
+    assert (await drain_until(sockets[second], "error", timeout=2))[-1]["code"] == "paused"
+
+    stored = await sync_to_async(lambda: list(Message.objects.values_list("body", flat=True)))()
+    assert stored == ["Hi"]
+    for ws in (host, *sockets.values()):
+        await ws.close()
