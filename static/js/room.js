@@ -836,6 +836,9 @@
     });
     setMuted(Boolean(state.you.muted), true);
     renderPresence();
+    if (floor) {
+      floor.onState(state);
+    }
   }
 
   function finish(text, offerReload) {
@@ -1191,6 +1194,13 @@
       case "error":
         onError(event);
         break;
+      case "room.paused":
+      case "hands.state":
+      case "round.state":
+        if (floor) {
+          floor.handle(event);
+        }
+        break;
       default:
         break; // newer servers may say more; ignore what this page does not know
     }
@@ -1218,6 +1228,15 @@
   }
 
   // --- Wiring -----------------------------------------------------------------------------
+
+  // The pause, raised hands and rounds: static/js/room_floor.js draws them.
+  var floor = window.HearthFloor ? window.HearthFloor({
+    send: send,
+    announce: announce,
+    clearErrors: clearErrors,
+    formatTime: formatTime,
+    me: function () { return me; }
+  }) : null;
 
   Array.prototype.forEach.call(ui.list.querySelectorAll("li[data-position]"), function (item) {
     var position = Number(item.getAttribute("data-position"));
