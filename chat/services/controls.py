@@ -14,20 +14,11 @@ from accounts.models import User
 from accounts.text import bounded
 from chat.broadcast import broadcast_on_commit, room_group
 from chat.models import MAX_NOTICE, Message, Participant, Room
-from groups import rights
+from chat.services.access import facilitated_session as _facilitated_session
+from chat.services.floor import floor_forget
 from groups.models import GroupSession
 from groups.services import session_end, session_extend
 from moderation.audit import AuditAction, audit_record
-
-
-def _facilitated_session(actor: User, session_id: int) -> GroupSession:
-    """The session, if ``actor`` facilitates its group; refuses everyone else alike."""
-    session = GroupSession.objects.select_related("group").filter(pk=session_id).first()
-    if session is None or not rights.has_right(
-        user=actor, group=session.group, right=rights.FACILITATE
-    ):
-        raise ServiceError("Only the group's facilitators can do this.", code="forbidden")
-    return session
 
 
 def _room_participant(session: GroupSession, participant_id: object) -> Participant:
@@ -74,11 +65,14 @@ def participant_remove(*, actor: User, session_id: int, participant_id: object) 
     session = _facilitated_session(actor, session_id)
     with transaction.atomic():
         participant = _room_participant(session, participant_id)
+        Room.objects.get_or_create(session=session)
+        Room.objects.select_for_update().get(session=session)  # the floor changes under it
         participant = Participant.objects.select_for_update().get(pk=participant.pk)
         if participant.removed_at is not None:
             return participant
         participant.removed_at = timezone.now()
         participant.save(update_fields=["removed_at"])
+        floor_forget(session_id=session.pk, participant_id=participant.pk)
         audit_record(
             actor=actor,
             action=AuditAction.ROOM_MEMBER_REMOVED,

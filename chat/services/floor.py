@@ -22,7 +22,7 @@ from chat.broadcast import broadcast_on_commit, room_group
 from chat.floor import hands_state, pause_active, pause_state, round_state, running_round
 from chat.models import MAX_PAUSE_NOTE, MAX_PROMPT, Participant, RaisedHand, Room, Round, RoundTurn
 from chat.selectors import RoomRefusal, present, room_access
-from chat.services.controls import _facilitated_session
+from chat.services.access import facilitated_session as _facilitated_session
 from groups.models import GroupSession
 from moderation.audit import AuditAction, audit_record
 
@@ -450,6 +450,28 @@ def round_turn_spoken(*, session_id: int, participant_id: int, now: datetime) ->
         )
         version = int(cursor.fetchone()[0])
     _announce_round(session_id, version)
+
+
+def floor_forget(*, session_id: int, participant_id: int) -> None:
+    """A member was removed from the room: their hand goes down, and their turn in a running
+    round is skipped (if it was theirs, the next person has the floor). Call with the room
+    row locked, in the removal's transaction."""
+    room = Room.objects.get(session_id=session_id)
+    if RaisedHand.objects.filter(session_id=session_id, participant_id=participant_id).delete()[0]:
+        _announce_hands(room)
+    running = running_round(session_id)
+    turn = (
+        RoundTurn.objects.filter(
+            round=running,
+            participant_id=participant_id,
+            state__in=[RoundTurn.State.CURRENT, RoundTurn.State.WAITING],
+        ).first()
+        if running is not None
+        else None
+    )
+    if running is not None and turn is not None:
+        _finish_turn(running, turn, RoundTurn.State.SKIPPED, timezone.now())
+        _announce_round(session_id, _next_version(room))
 
 
 def turn_holder_name(*, session_id: int) -> str:

@@ -280,3 +280,17 @@ def test_a_resend_of_a_message_stored_before_the_round_is_answered_not_refused(f
         actor=alice, session_id=session.pk, body="Hi", client_id=client_id
     )
     assert not again.created
+
+
+def test_removing_the_member_whose_turn_it_is_moves_the_round_on_and_lowers_their_hand(floor):
+    session, host = floor["session"], floor["host"]
+    users = dict(zip(floor["ids"], floor["members"], strict=True))
+    services.round_start(actor=host, session_id=session.pk, prompt="Check-in")
+    order = [turn["participant"] for turn in state(session)["round"]["turns"]]
+    services.hand_raise(actor=users[order[0]], session_id=session.pk)
+    services.participant_remove(actor=host, session_id=session.pk, participant_id=order[0])
+    now = state(session)
+    assert now["round"]["current"] == order[1]
+    assert now["round"]["turns"][0]["state"] == "skipped"
+    assert now["hands"]["queue"] == []
+    post(users[order[1]], session)
