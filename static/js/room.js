@@ -1235,6 +1235,7 @@
     announce: announce,
     clearErrors: clearErrors,
     formatTime: formatTime,
+    isFacilitator: isFacilitator,
     me: function () { return me; }
   }) : null;
 

@@ -14,6 +14,7 @@
     var ui = {
       pause: byId("pause-note"),
       pauseText: byId("pause-text"),
+      pauseKeep: byId("pause-keep"),
       floorNote: byId("floor-note"),
       round: byId("round"),
       roundPrompt: byId("round-prompt"),
@@ -96,8 +97,11 @@
         paused = value = null; // it ran out while this page was away
       }
       ui.pause.hidden = value === null;
+      ui.pauseKeep.hidden = room.isFacilitator;
       if (value !== null) {
-        var text = "The facilitator has paused new messages.";
+        var text = room.isFacilitator
+          ? "New messages from members are paused; as the facilitator you can still write."
+          : "The facilitator has paused new messages.";
         if (value.note) {
           text += " " + value.note;
         }
@@ -231,6 +235,8 @@
       });
       if (myTurn) {
         ui.roundTurn.textContent = "Your turn. Write one message, or press Done or Pass.";
+      } else if (holder && room.isFacilitator) {
+        ui.roundTurn.textContent = "It is " + holder.name + "'s turn. As the facilitator you can still write.";
       } else if (holder) {
         ui.roundTurn.textContent = "It is " + holder.name + "'s turn. You can read along; what you write waits in the box.";
       } else {

@@ -294,3 +294,58 @@ def test_removing_the_member_whose_turn_it_is_moves_the_round_on_and_lowers_thei
     assert now["round"]["turns"][0]["state"] == "skipped"
     assert now["hands"]["queue"] == []
     post(users[order[1]], session)
+
+
+def test_reordering_can_add_a_late_arrival_and_take_out_someone_who_left(floor):
+    session, host = floor["session"], floor["host"]
+    services.round_start(actor=host, session_id=session.pk, prompt="Check-in")
+    order = [turn["participant"] for turn in state(session)["round"]["turns"]]
+    late_user = make_member(session.group).user
+    late = services.room_join(
+        access=room_access(user=late_user, session_id=session.pk, now=timezone.now()),
+        channel_name="test.late",
+        now=timezone.now(),
+    )
+    services.round_reorder(actor=host, session_id=session.pk, order=[late.pk, order[1]])
+    turns = state(session)["round"]["turns"]
+    assert [t["participant"] for t in turns] == [order[0], late.pk, order[1]]
+    assert [t["state"] for t in turns] == ["current", "waiting", "waiting"]
+
+
+@pytest.mark.parametrize(
+    "order",
+    ["not a list", [1, 1], ["first"]],
+)
+def test_a_strange_order_is_refused_and_changes_nothing(floor, order):
+    session, host = floor["session"], floor["host"]
+    services.round_start(actor=host, session_id=session.pk, prompt="Check-in")
+    before = state(session)["round"]
+    with pytest.raises(ServiceError) as refused:
+        services.round_reorder(actor=host, session_id=session.pk, order=order)
+    assert refused.value.code in {"bad_order", "no_such_person"}
+    assert state(session)["round"] == before
+
+
+def test_the_one_who_has_spoken_cannot_be_put_back_in_the_order(floor):
+    session, host = floor["session"], floor["host"]
+    users = dict(zip(floor["ids"], floor["members"], strict=True))
+    services.round_start(actor=host, session_id=session.pk, prompt="Check-in")
+    order = [turn["participant"] for turn in state(session)["round"]["turns"]]
+    post(users[order[0]], session)
+    with pytest.raises(ServiceError) as refused:
+        services.round_reorder(actor=host, session_id=session.pk, order=[order[0], order[2]])
+    assert refused.value.code == "bad_order"
+
+
+def test_every_change_of_the_floor_raises_its_version(floor):
+    session, host, alice = floor["session"], floor["host"], floor["members"][0]
+    versions = [state(session)["floor_version"]]
+    for change in (
+        lambda: services.room_pause(actor=host, session_id=session.pk),
+        lambda: services.hand_raise(actor=alice, session_id=session.pk),
+        lambda: services.round_start(actor=host, session_id=session.pk, prompt="Check-in"),
+        lambda: services.round_skip(actor=host, session_id=session.pk),
+    ):
+        change()
+        versions.append(state(session)["floor_version"])
+    assert versions == sorted(set(versions))
