@@ -9,6 +9,8 @@ from playwright.sync_api import expect
 
 from chat.models import RoundTurn
 from tests.chat.conftest import open_session
+from tests.e2e.accessibility import DESKTOP, PHONE, axe_or_skip, serious_violations
+from tests.e2e.test_accessibility import context_for
 from tests.e2e.test_room_journey import expect_message, logged_in_page, open_room, say
 from tests.factories import make_group, make_member
 
@@ -75,3 +77,30 @@ def test_a_check_in_round_with_a_pass_then_a_pause(live_server_url, browser, the
     expect_message(first, "Can I go now?")
     for page in (host, first, second):
         assert page.errors == [], page.errors
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_the_floor_has_no_serious_accessibility_findings(
+    live_server_url, browser, therapist, viewport
+):
+    """A round running, a hand raised and a pause, as a member and as the facilitator see
+    them."""
+    axe_or_skip()
+    group = make_group(therapist, title="Evening circle")
+    member = make_member(group).user
+    make_member(group)
+    session = open_session(group)
+    pages = {}
+    for person in (member, therapist):
+        page = context_for(browser, live_server_url, person, viewport=viewport).new_page()
+        open_room(page, live_server_url, session.pk)
+        pages[person.pk] = page
+    host, guest = pages[therapist.pk], pages[member.pk]
+    guest.click("#hand-toggle")
+    expect(host.locator("#hands-queue li")).to_have_count(1, timeout=10_000)
+    host.click("text=Start the round")
+    expect(guest.locator("#round")).to_be_visible(timeout=10_000)
+    host.click("text=Pause new messages")
+    expect(guest.locator("#pause-note")).to_be_visible(timeout=10_000)
+    found = serious_violations(host) + serious_violations(guest)
+    assert found == []
