@@ -195,19 +195,26 @@ async def test_two_senders_through_two_processes_give_one_gap_free_order(room, t
         await ws.close()
 
 
+async def host_on_a_members_on_b(room, therapist, a: int, b: int):
+    """The facilitator's socket on process ``a``, Alice's and Bob's on ``b``, each past its
+    history: (their logins, their sockets, their ``room.state``s)."""
+    cookies = [
+        await sync_to_async(session_cookie)(u) for u in (therapist, room["alice"], room["bob"])
+    ]
+    sockets = [
+        await open_socket(port, room["session"].pk, cookie)
+        for port, cookie in zip((a, b, b), cookies, strict=True)
+    ]
+    states = [(await drain_until(ws, "history.end"))[0] for ws in sockets]
+    return cookies, sockets, states
+
+
 async def test_a_facilitators_controls_through_one_process_reach_a_member_on_the_other_at_once(
     room, therapist, two_servers
 ):
     """Within a second, far sooner than the sockets' own five-second re-check: the member
     learns of the mute and the hidden message, is refused a send, and is removed."""
-    session, (a, b) = room["session"], two_servers
-    cookies = [
-        await sync_to_async(session_cookie)(u) for u in (therapist, room["alice"], room["bob"])
-    ]
-    host = await open_socket(a, session.pk, cookies[0])
-    alice = await open_socket(b, session.pk, cookies[1])
-    bob = await open_socket(b, session.pk, cookies[2])
-    states = [(await drain_until(ws, "history.end"))[0] for ws in (host, alice, bob)]
+    _, (host, alice, bob), states = await host_on_a_members_on_b(room, therapist, *two_servers)
     alice_id = states[1]["you"]["participant"]
 
     async def send(ws, event: dict) -> None:
@@ -246,13 +253,7 @@ async def test_the_floor_through_one_process_reaches_the_other_and_survives_a_re
     member who reconnects (to the other process) mid-round gets the same order and floor,
     and their one message ends their turn once; a pause from A refuses a send on B."""
     session, (a, b) = room["session"], two_servers
-    cookies = [
-        await sync_to_async(session_cookie)(u) for u in (therapist, room["alice"], room["bob"])
-    ]
-    host = await open_socket(a, session.pk, cookies[0])
-    alice = await open_socket(b, session.pk, cookies[1])
-    bob = await open_socket(b, session.pk, cookies[2])
-    states = [(await drain_until(ws, "history.end"))[0] for ws in (host, alice, bob)]
+    cookies, (host, alice, bob), states = await host_on_a_members_on_b(room, therapist, a, b)
     ids = {states[1]["you"]["participant"]: "alice", states[2]["you"]["participant"]: "bob"}
 
     async def send(ws, event: dict) -> None:
