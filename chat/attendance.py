@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 
-from chat.models import Attendance, Participant
+from chat.models import Attendance, Participant, RoundTurn
 from chat.selectors import PRESENCE_TIMEOUT
 from groups.models import GroupSession
 
@@ -34,20 +34,26 @@ class AttendanceRecord:
     last_left: datetime | None  # None only while still connected to a session not yet closed
     minutes_present: int
     messages_sent: int
-    turns: int | None  # turns taken or passed in rounds; None while rounds do not count them
+    turns: int | None  # turns taken or passed in rounds; None when none
 
     @property
     def still_connected(self) -> bool:
         return self.last_left is None
 
 
-def turns_by_participant(session: GroupSession) -> dict[int, int]:
-    """Turns each participant took or passed in the session's rounds, by participant id.
-
-    TODO(rounds): rounds are being built separately; fill this in from their turn rows when
-    they land (one grouped query). Until then nobody has taken a turn: the column stays empty.
-    """
-    return {}
+def _turns_taken() -> Subquery:
+    """Per participant (``OuterRef("pk")``): the turns they took (spoke) or passed in the
+    session's rounds; empty when none. Turns skipped or never reached do not count."""
+    return Subquery(
+        RoundTurn.objects.filter(
+            participant=OuterRef("pk"),
+            state__in=[RoundTurn.State.SPOKEN, RoundTurn.State.PASSED],
+        )
+        .order_by()
+        .values("participant")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
 
 
 def _connection_end(row: Attendance, *, closes_at: datetime, now: datetime) -> datetime | None:
@@ -96,12 +102,11 @@ def attendance_records(*, session: GroupSession, now: datetime) -> list[Attendan
     """
     closes_at = session.closes_at
     participants = Participant.objects.filter(session=session).annotate(
-        messages_sent=Count("messages")
+        messages_sent=Count("messages"), turns_taken=_turns_taken()
     )
     connections: dict[int, list[Attendance]] = {}
     for row in Attendance.objects.filter(session=session).order_by("participant_id", "joined_at"):
         connections.setdefault(row.participant_id, []).append(row)
-    turns = turns_by_participant(session)
     records = []
     for participant in participants:
         rows = connections.get(participant.pk, [])
@@ -124,7 +129,7 @@ def attendance_records(*, session: GroupSession, now: datetime) -> list[Attendan
                 last_left=None if None in ends else max(e for e in ends if e is not None),
                 minutes_present=round(seconds / 60),
                 messages_sent=participant.messages_sent,
-                turns=turns.get(participant.pk),
+                turns=participant.turns_taken,
             )
         )
     return sorted(records, key=lambda r: (not r.is_facilitator, r.name.casefold()))
@@ -160,5 +165,4 @@ __all__ = [
     "AttendanceRecord",
     "attendance_csv_row",
     "attendance_records",
-    "turns_by_participant",
 ]

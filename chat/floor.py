@@ -82,17 +82,3 @@ def floor_state(room: Room, now: datetime) -> dict[str, Any]:
         "hands": hands_state(room),
         "round": round_state(room.session_id),
     }
-
-
-def turns_taken(*, session_id: int) -> dict[int, dict[str, int]]:
-    """Per participant of a session, how many round turns they spoke in, passed and had
-    skipped (for attendance records)."""
-    counts: dict[int, dict[str, int]] = {}
-    rows = RoundTurn.objects.filter(
-        round__session_id=session_id,
-        state__in=[RoundTurn.State.SPOKEN, RoundTurn.State.PASSED, RoundTurn.State.SKIPPED],
-    ).values_list("participant_id", "state")
-    for participant_id, state in rows:
-        person = counts.setdefault(participant_id, {"spoken": 0, "passed": 0, "skipped": 0})
-        person[state] += 1
-    return counts

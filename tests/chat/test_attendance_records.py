@@ -88,7 +88,7 @@ def test_messages_sent_are_counted_per_person(room):
         message_post(actor=alice, session_id=session.pk, body=body, client_id=uuid.uuid4())
     message_post(actor=bob, session_id=session.pk, body="hi", client_id=uuid.uuid4())
     assert (_record(session, alice).messages_sent, _record(session, bob).messages_sent) == (3, 1)
-    assert _record(session, alice).turns is None  # rounds do not count turns yet
+    assert _record(session, alice).turns is None  # no round, no turns
 
 
 def test_someone_connected_during_the_session_is_still_connected(room):
