@@ -36,7 +36,7 @@ from guardian.models import UserObjectPermission
 
 from accounts.exceptions import ServiceError
 from accounts.models import GuidelinesAcceptance, Notification, TherapistApplication, User
-from chat.models import Attendance, HiddenAuthor, Message, Participant
+from chat.models import Attendance, HiddenAuthor, Message, Participant, RoundTurn
 from groups.models import (
     CalendarFeed,
     CheckOut,
@@ -117,6 +117,18 @@ def personal_data(*, user: User) -> dict[str, Any]:
                 "text": m.body if m.purged_at is None else None,
             }
             for m in messages.order_by("created_at")
+        ],
+        "round_turns": [
+            {
+                "group": t.round.session.group.title,
+                "session_start": t.round.session.starts_at.isoformat(),
+                "prompt": t.round.prompt,
+                "turn": t.get_state_display(),
+                "ended_at": t.ended_at.isoformat() if t.ended_at else None,
+            }
+            for t in RoundTurn.objects.filter(participant__user=user)
+            .select_related("round__session__group")
+            .order_by("round__started_at", "position")
         ],
         "check_outs": [
             {

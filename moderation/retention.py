@@ -1,9 +1,9 @@
 """Transcripts expire: message bodies are deleted a group's retention period after each session.
 
 Policy (also in docs/architecture.md): a message's body is emptied ``transcript_retention_days``
-(default 30) after its session ended; the row stays (position, author handle, times), so order
-and attendance stay intact. Messages attached to an open or escalated report are kept until the
-report is closed, then the next run deletes them.
+(default 30) after its session ended, and so is the prompt of each of its rounds; the row stays
+(position, author handle, times), so order and attendance stay intact. Messages attached to an open
+or escalated report are kept until the report is closed, then the next run deletes them.
 
 Facilitators' private notes (``groups.SessionNote``) follow the same period: the notes of a
 session are deleted, rows and all, ``transcript_retention_days`` after it ended
@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from chat.models import Message
+from chat.models import Message, Round
 from groups.models import CheckOut, SessionNote, TherapyGroup
 from moderation.audit import AuditAction, audit_record
 from moderation.models import Report
@@ -50,18 +50,21 @@ def _each_retention_period(
 
 
 def transcripts_purge(*, now: datetime | None = None) -> int:
-    """Delete the bodies of expired messages; return how many. Safe to run twice."""
+    """Delete the bodies of expired messages, and the prompts of expired rounds (a
+    facilitator's own words to the group); return how many messages. Safe to run twice."""
     now = now or timezone.now()
     held = Report.objects.exclude(status=Report.Status.CLOSED).filter(message__isnull=False)
-    return _each_retention_period(
-        now=now,
-        action=AuditAction.TRANSCRIPTS_PURGED,
-        noun="messages",
-        purge=lambda expired: (
+
+    def purge(expired: Q) -> int:
+        Round.objects.filter(expired).exclude(prompt="").update(prompt="")
+        return (
             Message.objects.filter(expired, purged_at__isnull=True)
             .exclude(pk__in=held.values("message_id"))
             .update(body="", purged_at=now)
-        ),
+        )
+
+    return _each_retention_period(
+        now=now, action=AuditAction.TRANSCRIPTS_PURGED, noun="messages", purge=purge
     )
 
 

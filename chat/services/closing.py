@@ -14,6 +14,7 @@ from chat.models import Attendance
 from chat.selectors import (
     PRESENCE_TIMEOUT,
 )
+from chat.services.floor import floor_close
 from groups.models import GroupSession
 from moderation.audit import AuditAction, audit_record
 
@@ -44,6 +45,7 @@ def sessions_close_due(*, now: datetime | None = None) -> int:
                 left_at=Least(F("last_seen_at"), Value(ends_at))
             )
             still_open.update(left_at=ends_at)
+            floor_close(session_id, ends_at)
             session = GroupSession.objects.get(pk=session_id)
             audit_record(
                 actor=None,

@@ -15,7 +15,7 @@ from accounts.text import bounded
 from chat.broadcast import broadcast_on_commit, room_group
 from chat.models import MAX_NOTICE, Message, Participant, Room
 from chat.services.access import facilitated_session as _facilitated_session
-from chat.services.floor import floor_forget
+from chat.services.floor import floor_close, floor_forget
 from groups.models import GroupSession
 from groups.services import session_end, session_extend
 from moderation.audit import AuditAction, audit_record
@@ -183,6 +183,7 @@ def room_end(*, actor: User, session_id: int) -> GroupSession:
         Room.objects.get_or_create(session=session)
         Room.objects.select_for_update().get(session=session)
         session = session_end(actor=actor, session=session)
+        floor_close(session.pk, timezone.now())
         broadcast_on_commit(room_group(session.pk), {"type": "room.closed", "reason": "ended"})
     return session
 

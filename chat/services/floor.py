@@ -474,6 +474,19 @@ def floor_forget(*, session_id: int, participant_id: int) -> None:
         _announce_round(session_id, _next_version(room))
 
 
+def floor_close(session_id: int, now: datetime) -> None:
+    """Clear the floor of a session that has closed: end a running round, end a pause and
+    forget its note, lower every hand. Call inside the closing transaction; no broadcast (the
+    room is told ``room.closed``), no audit of its own (the close is audited)."""
+    running = running_round(session_id)
+    if running is not None:
+        _end_round(running, now)
+    Room.objects.filter(session_id=session_id).update(
+        paused_at=None, pause_ends_at=None, pause_note="", floor_participant=None
+    )
+    RaisedHand.objects.filter(session_id=session_id).delete()
+
+
 def turn_holder_name(*, session_id: int) -> str:
     """The name of the person whose turn it is in the running round ("" if none)."""
     turn = (

@@ -365,3 +365,45 @@ def test_the_attendance_records_count_the_turns_each_person_took_or_passed(floor
         for record in attendance_records(session=session, now=timezone.now())
     }
     assert turns == {floor["host_id"]: None, order[0]: 2, order[1]: 2, order[2]: None}
+
+
+# --- When the session closes -------------------------------------------------------------------
+
+
+def running_floor(floor):
+    """A round running, a hand raised and a pause with a note, in ``floor``'s room."""
+    session, host, (alice, *_) = floor["session"], floor["host"], floor["members"]
+    services.hand_raise(actor=alice, session_id=session.pk)
+    started = services.round_start(actor=host, session_id=session.pk, prompt="Check-in")
+    services.room_pause(actor=host, session_id=session.pk, minutes=5, note="A breath")
+    return started
+
+
+def assert_floor_cleared(session, started):
+    assert Round.objects.get(pk=started.pk).ended_at is not None
+    assert not RoundTurn.objects.filter(round=started, state=RoundTurn.State.CURRENT).exists()
+    room = Room.objects.get(session=session)
+    assert (room.paused_at, room.pause_ends_at, room.pause_note) == (None, None, "")
+    assert room.floor_participant_id is None
+    assert not RaisedHand.objects.filter(session=session).exists()
+
+
+def test_ending_the_session_ends_the_round_the_pause_and_the_hands(floor):
+    session, host = floor["session"], floor["host"]
+    started = running_floor(floor)
+
+    services.room_end(actor=host, session_id=session.pk)
+
+    assert_floor_cleared(session, started)
+
+
+def test_the_close_sweep_ends_the_round_the_pause_and_the_hands(floor):
+    session = floor["session"]
+    started = running_floor(floor)
+    ends_at = timezone.now() - timedelta(seconds=1)
+    type(session).objects.filter(pk=session.pk).update(ends_at=ends_at)
+
+    assert services.sessions_close_due() == 1
+
+    assert_floor_cleared(session, started)
+    assert Round.objects.get(pk=started.pk).ended_at == ends_at

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.selectors import room_access
-from chat.services import message_post, room_join
+from chat.services import message_post, room_join, round_pass, round_start
 from groups.models import CheckOut, Enrollment, GroupSession, Reminder, ReminderPreference
 from groups.services import checkout_answer, note_create
 from moderation.models import AuditAction, AuditEvent, Report, Sanction
@@ -66,6 +66,9 @@ def person(therapist, settings):
     theirs = message_post(
         actor=other, session_id=session.pk, body="Something unkind", client_id=uuid.uuid4()
     )
+    # A check-in round, in which they passed.
+    round_start(actor=therapist, session_id=session.pk, prompt="Check-in")
+    round_pass(actor=user, session_id=session.pk)
     report_file(
         actor=user, group=group, reason="harassment", message=theirs.message, note=f"Upset {MARK}"
     )
@@ -113,6 +116,7 @@ def test_a_person_downloads_their_data_after_reentering_their_password(client, p
     assert [m["text"] for m in data["messages"]] == [f"My secret {MARK}"]
     assert data["reports_filed"][0]["your_words"] == f"Upset {MARK}"
     assert len(data["attendance"]) == 1
+    assert [(t["prompt"], t["turn"]) for t in data["round_turns"]] == [("Check-in", "Passed")]
     # Other people appear only by the name they use in the group.
     dumped = json.dumps(data)
     assert person["other"].email not in dumped

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.selectors import room_access
-from chat.services import message_post, room_join
+from chat.services import message_post, room_join, round_start
 from groups.models import GroupSession
 from moderation.models import AuditAction, AuditEvent, Report
 from moderation.retention import transcripts_purge
@@ -75,3 +75,17 @@ def test_nothing_is_deleted_before_its_time(talked):
     assert transcripts_purge() == 0
     assert Message.objects.filter(body="").count() == 0
     assert not Report.objects.exists()
+
+
+def test_round_prompts_expire_with_the_transcript(talked, therapist):
+    _, session, _, _, _ = talked
+    started = round_start(actor=therapist, session_id=session.pk, prompt="What weighs on you?")
+    ended = timezone.now() - timedelta(days=8)
+    GroupSession.objects.filter(pk=session.pk).update(
+        starts_at=ended - timedelta(hours=1), ends_at=ended
+    )
+
+    transcripts_purge()
+
+    started.refresh_from_db()
+    assert started.prompt == ""
