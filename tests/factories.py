@@ -133,10 +133,11 @@ def make_series(group, *, count: int, days_ahead: int = 2, hour: int = 18, minut
     )
 
 
-def make_member(group, user: User | None = None, **fields: object):
-    """Enroll ``user`` (a new person by default) in ``group`` through the service."""
+def make_member(group, user: User | None = None, pseudonym: str = "", **fields: object):
+    """Enroll ``user`` (a new person by default) in ``group`` through the service, under
+    ``pseudonym`` when given."""
     from groups.services import enrollment_create
 
     user = user or UserFactory(**fields)
     accept_guidelines(user)
-    return enrollment_create(actor=user, group=group)
+    return enrollment_create(actor=user, group=group, pseudonym=pseudonym)

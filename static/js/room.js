@@ -50,6 +50,7 @@
     presence: byId("presence"),
     peopleCount: byId("people-count"),
     hiddenPeople: byId("hidden-people"),
+    hideHint: byId("hide-hint"),
     hiddenPeopleList: byId("hidden-people-list"),
     controls: byId("controls"),
     controlError: byId("control-error"),
@@ -853,6 +854,12 @@
     }
     ui.sendButton.disabled = true;
     ui.body.readOnly = true;
+    if (floor) {
+      floor.close();
+    }
+    if (ui.hideHint) {
+      ui.hideHint.hidden = true;
+    }
     ui.sendState.textContent = pending.size
       ? "Your last message may not have been sent. Its words are still in the box if you want to copy them."
       : "";

@@ -308,6 +308,20 @@
       return true;
     }
 
+    // The room has finished for this page (ended, removed, logged out): nothing of the floor
+    // holds any more, and no later event brings it back.
+    function close() {
+      Object.keys(versions).forEach(function (type) {
+        versions[type] = Infinity;
+      });
+      setPaused(null, true);
+      setHands({ queue: [], floor: null }, true);
+      setRound(null, true);
+      if (ui.handToggle) {
+        ui.handToggle.closest(".room-hand").hidden = true;
+      }
+    }
+
     // --- Wiring -------------------------------------------------------------------------
 
     function act(event, area) {
@@ -382,6 +396,6 @@
       });
     }
 
-    return { onState: onState, handle: handle };
+    return { onState: onState, handle: handle, close: close };
   };
 })();
