@@ -216,8 +216,20 @@ def test_a_first_timer_walks_the_practice_room_and_nothing_is_kept(
     expect(page.locator("#practice-count")).to_have_text("0 of 7 done")
 
 
-def test_passing_in_the_practice_round_also_completes_it(live_server_url, browser, member):
+def test_a_raised_hand_and_a_pass_in_the_round_work_in_practice_too(
+    live_server_url, browser, member
+):
     page = practice_page(browser, live_server_url, member, DESKTOP, bypass_csp=True)
+    page.click("#hand-toggle")
+    expect(page.locator("#hand-state")).to_contain_text("first in the queue")
+    # The pretend guide gives the floor to a raised hand, and opens it once they have spoken.
+    expect(page.locator("#floor-note")).to_have_text(
+        "The facilitator has given you the floor.", timeout=10_000
+    )
+    expect(page.locator("#hand-toggle")).to_have_text("Raise my hand")
+    page.fill("#message-body", "Thank you")
+    page.click("#send-button")
+    expect(page.locator("#floor-note")).to_be_hidden(timeout=10_000)
     page.evaluate("() => window.HearthPracticeSocket.room.startRound()")
     expect(page.locator("#round")).to_be_visible()
     page.click("#round-pass")  # ahead of the turn: allowed, and the round ends after Sam's
