@@ -217,9 +217,31 @@ def _unsubscribe_tokens(reminders: list[DueReminder]) -> dict[int, str]:
     return tokens
 
 
-def reminder_email(reminder: DueReminder, unsubscribe_token: str) -> EmailMessage:
+def _first_reminders(reminders: list[DueReminder]) -> set[int]:
+    """Which of these reminders are the first their person is sent: the one of theirs here for
+    the soonest session, if they have never been sent one. One query, whatever the batch."""
+    if not reminders:
+        return set()
+    reminded = set(
+        Reminder.objects.filter(user_id__in={r.user_id for r in reminders}, sent_at__isnull=False)
+        .order_by()
+        .values_list("user_id", flat=True)
+        .distinct()
+    )
+    first: set[int] = set()
+    for reminder in sorted(reminders, key=lambda r: r.starts_at):
+        if reminder.user_id not in reminded:
+            reminded.add(reminder.user_id)
+            first.add(reminder.pk)
+    return first
+
+
+def reminder_email(
+    reminder: DueReminder, unsubscribe_token: str, *, practice: bool = False
+) -> EmailMessage:
     """The email for one reminder: in the recipient's zone, with a neutral subject, no group
-    topic, no other recipients, no login token; one-click unsubscribe headers."""
+    topic, no other recipients, no login token; one-click unsubscribe headers. ``practice``
+    offers the practice room (the first reminder a person is sent)."""
     zone = reminder.time_zone or "UTC"
     unsubscribe = settings.SITE_URL + reverse(
         "groups:reminders_unsubscribe", args=[unsubscribe_token]
@@ -236,6 +258,7 @@ def reminder_email(reminder: DueReminder, unsubscribe_token: str) -> EmailMessag
                 "lead": reminder.lead_minutes,
                 "site_url": settings.SITE_URL,
                 "unsubscribe_url": unsubscribe,
+                "practice": practice,
             },
         )
     return EmailMessage(
@@ -371,7 +394,10 @@ def reminders_send_due(
                 else:
                     wanted.append(reminder)
             tokens = _unsubscribe_tokens(wanted)
-            emails = [(r, reminder_email(r, tokens[r.user_id])) for r in wanted]
+            first = _first_reminders(wanted)
+            emails = [
+                (r, reminder_email(r, tokens[r.user_id], practice=r.pk in first)) for r in wanted
+            ]
             # Only now does anything leave. Each accepted email is in the ledger before the
             # next goes, so a crash from here to the commit resends none of them.
             sent: list[int] = []

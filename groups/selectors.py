@@ -382,6 +382,17 @@ def my_invitations(*, user: User) -> QuerySet[Invitation]:
     )
 
 
+def pseudonym_for_next_session(*, user: User) -> str | None:
+    """The name ``user`` goes by in the group (joined or waited for) whose next session comes
+    first, or None if they are in no group. One query."""
+    return (
+        Enrollment.objects.filter(user=user, state__in=LIVE_STATES)
+        .order_by(F("group__next_session_starts_at").asc(nulls_last=True), "-created_at")
+        .values_list("pseudonym", flat=True)
+        .first()
+    )
+
+
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
     """Sessions for the calendar feed: recent and future, cancelled ones included, of the
     groups ``user`` is an active member of or facilitates (never the waiting list's)."""

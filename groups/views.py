@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -180,7 +181,11 @@ def join(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(group_url(group))
     if enrollment.state == Enrollment.State.ACTIVE:
         messages.success(
-            request, "You have a place in this group. Its sessions are in My schedule."
+            request,
+            format_html(
+                "You have a place in this group. Its sessions are in My schedule. {}",
+                practice_offer(),
+            ),
         )
     else:
         place = place_in_line(selectors.waitlist_place(enrollment=enrollment))
@@ -226,6 +231,13 @@ def leave(request: HttpRequest, slug: str) -> HttpResponse:
 
 def group_url(group: TherapyGroup) -> str:
     return reverse("groups:detail", args=[group.slug])
+
+
+def practice_offer() -> str:
+    """The way to the practice room a new member is offered (chat.practice)."""
+    return format_html(
+        '<a href="{}">Try the room before your first session</a>.', reverse("chat:practice")
+    )
 
 
 @login_required
@@ -283,7 +295,10 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
             if error.code == "guidelines_required":
                 return redirect(f"{reverse('guidelines')}?next={request.path}")
         else:
-            messages.success(request, "Welcome. You are now part of this group.")
+            messages.success(
+                request,
+                format_html("Welcome. You are now part of this group. {}", practice_offer()),
+            )
             return redirect(group_url(invite.group))
     return render(
         request,

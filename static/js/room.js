@@ -969,6 +969,12 @@
 
   // --- The socket -------------------------------------------------------------------------
 
+  // The practice room (chat/practice.py) has no socket on the server: practice_socket.js stands
+  // in for one, speaking the same protocol from the page's memory. Never the real server there.
+  function openSocket(url) {
+    return cfg.practice ? new window.HearthPracticeSocket(url) : new WebSocket(url);
+  }
+
   function connect() {
     window.clearTimeout(retryTimer);
     if (finished) {
@@ -977,7 +983,7 @@
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + cfg.ws_path +
       "?after=" + lastPosition;
     var opened = false;
-    var current = new WebSocket(url);
+    var current = openSocket(url);
     socket = current;
 
     current.addEventListener("open", function () {

@@ -102,6 +102,8 @@ def test_a_members_pages_have_no_serious_accessibility_findings(
             reverse("mfa_index"),
             reverse("moderation:my_data"),
             reverse("groups:checkout", args=[world["session"].pk]),
+            reverse("chat:practice"),
+            reverse("chat:practice_report"),
         ],
     )
     assert found == []

@@ -8,6 +8,7 @@ import smtplib
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core import mail
 from django.core.mail.backends.locmem import EmailBackend
 from django.db import connection
@@ -176,6 +177,41 @@ def test_the_day_before_reminder_goes_out_a_day_ahead_in_plain_words(therapist):
     assert email.to == [member.email]
     assert Reminder.objects.get().lead_minutes == 24 * 60
     assert session.pk == Reminder.objects.get().session_id
+
+
+@pytest.mark.django_db
+def test_the_first_reminder_a_person_is_sent_offers_the_practice_room_and_no_later_one(
+    therapist,
+):
+    practice = settings.SITE_URL + reverse("chat:practice")
+    group = make_group(therapist, title="Anxiety circle")
+    newcomer = make_member(group).user
+    soon(make_session(group, days_ahead=10), 23 * 60)
+    assert reminders_send_due().sent == 1
+    [first] = mail.outbox
+    assert "Try the room before your first session" in first.body and practice in first.body
+    assert first.subject == "[Hearth] Reminder: your group session is coming up"
+    mail.outbox.clear()
+    # Someone joins later: their first reminder offers it, the newcomer's second does not.
+    later = make_member(group).user
+    soon(make_session(group, days_ahead=12), 10)
+    # The newcomer's 15-minute reminder, and the one joining late's two (tomorrow's as well).
+    assert reminders_send_due().sent == 3
+    assert sorted(practice in m.body for m in mail.outbox if m.to == [later.email]) == [False, True]
+    assert [practice in m.body for m in mail.outbox if m.to == [newcomer.email]] == [False]
+
+
+@pytest.mark.django_db
+def test_two_first_reminders_in_one_batch_offer_the_practice_room_once(therapist):
+    group = make_group(therapist)
+    person = make_member(group).user
+    soon(make_session(group, days_ahead=12), 23 * 60)
+    soon(make_session(group, days_ahead=10), 10)  # sooner: its 15-minute reminder
+    assert reminders_send_due().sent == 2
+    practice = settings.SITE_URL + reverse("chat:practice")
+    offered = [m for m in mail.outbox if practice in m.body]
+    assert [m.subject for m in offered] == ["[Hearth] Your group session starts in 15 minutes"]
+    assert all(m.to == [person.email] for m in mail.outbox)
 
 
 # --- Batches -------------------------------------------------------------------------------------
