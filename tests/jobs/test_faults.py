@@ -11,14 +11,11 @@ point of a send rather than wherever a timer happens to land.
 from __future__ import annotations
 
 import contextlib
-import email
 import os
 import re
 import signal
-import socketserver
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,6 +36,7 @@ from groups.models import Enrollment, GroupSession, Reminder
 from groups.reminders import reminders_create_due
 from tests.conftest import deployment_env, wait_for_connections_to_close
 from tests.factories import make_group
+from tests.smtp import MailServer, running_mail_server
 
 pytestmark = [
     pytest.mark.redis,
@@ -59,93 +57,10 @@ T = TypeVar("T")
 # --- A mail server -------------------------------------------------------------------------------
 
 
-class MailServer(socketserver.ThreadingTCPServer):
-    """Just enough SMTP for Django's backend. Counts each message it accepts by (Message-ID,
-    recipient). Given ``hang_at = n``, it stops answering at the n-th message it receives, as
-    when the network or the mail server goes away: with ``hang = "before_accept"`` before
-    accepting it; with ``"before_reply"`` after accepting it but before telling the client so;
-    with ``"after_reply"`` once the client knows (it then waits on its next command)."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    hang_at: int | None = None
-    hang = "before_accept"
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), SMTPSession)
-        self.accepted: Counter[tuple[str, str]] = Counter()
-        self.hanging, self.release = threading.Event(), threading.Event()
-        self._received = 0
-        self._lock = threading.Lock()
-
-    @property
-    def port(self) -> int:
-        return self.server_address[1]
-
-    def receive(self, data: bytes, reply: Callable[[str], None]) -> bool:
-        """Accept one message (or hang); False ends the session."""
-        with self._lock:
-            self._received += 1
-            hang = self._received == self.hang_at
-        if hang and self.hang == "before_accept":
-            self._hang()
-            return False
-        message = email.message_from_bytes(data)
-        with self._lock:
-            self.accepted[(message["Message-ID"], message["To"])] += 1
-        if hang and self.hang == "before_reply":
-            self._hang()
-            return False
-        reply("250 OK: queued")
-        if hang:
-            self._hang()
-            return False
-        return True
-
-    def _hang(self) -> None:
-        self.hanging.set()
-        self.release.wait()
-
-
-class SMTPSession(socketserver.StreamRequestHandler):
-    server: MailServer
-
-    def reply(self, line: str) -> None:
-        self.wfile.write(line.encode() + b"\r\n")
-
-    def handle(self) -> None:
-        self.reply("220 localhost test mail server")
-        while line := self.rfile.readline():
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                self.wfile.write(b"250-localhost\r\n250 8BITMIME\r\n")
-            elif verb == b"DATA":
-                self.reply("354 End data with <CR><LF>.<CR><LF>")
-                if not self.server.receive(self.read_data(), self.reply):
-                    return
-            elif verb == b"QUIT":
-                self.reply("221 Bye")
-                return
-            else:  # HELO, MAIL, RCPT, RSET, NOOP
-                self.reply("250 OK")
-
-    def read_data(self) -> bytes:
-        lines = []
-        while (line := self.rfile.readline()) not in (b".\r\n", b""):
-            lines.append(line[1:] if line.startswith(b"..") else line)
-        return b"".join(lines)
-
-
 @pytest.fixture
 def mail_server() -> Iterator[MailServer]:
-    server = MailServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with running_mail_server() as server:
+        yield server
 
 
 # --- Real processes ------------------------------------------------------------------------------
