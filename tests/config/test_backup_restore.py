@@ -68,7 +68,7 @@ def test_a_dump_restored_into_an_empty_database_and_migrated_is_a_working_hearth
 
     dumped = run(
         [
-            localdb._bin("pg_dump"),
+            localdb.pg_bin("pg_dump"),
             "--format=custom",
             "--no-owner",
             "--no-acl",
@@ -82,7 +82,7 @@ def test_a_dump_restored_into_an_empty_database_and_migrated_is_a_working_hearth
     try:
         loaded = run(
             [
-                localdb._bin("pg_restore"),
+                localdb.pg_bin("pg_restore"),
                 "--no-owner",
                 "--no-acl",
                 "--exit-on-error",
