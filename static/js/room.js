@@ -38,6 +38,7 @@
     lockedNote: byId("locked-note"),
     warning: byId("room-warning"),
     announcer: byId("room-announcer"),
+    messageAnnouncer: byId("message-announcer"),
     list: byId("messages"),
     empty: byId("messages-empty"),
     newBelow: byId("new-below"),
@@ -84,6 +85,8 @@
   // page has stopped sending it by itself and waits for the person.
   var pending = new Map();
   var presenceShown = ""; // what the presence list shows now, to redraw only on change
+  var heard = []; // new messages from others not announced yet
+  var heardTimer = null;
 
   var socket = null;
   var connectedOnce = false; // a history.end has arrived at least once
@@ -194,11 +197,53 @@
   }
 
   function announce(text) {
+    speak(ui.announcer, text);
+  }
+
+  function speak(region, text) {
     // Clear first so that the same words twice are announced twice.
-    ui.announcer.textContent = "";
+    region.textContent = "";
     window.setTimeout(function () {
-      ui.announcer.textContent = text;
+      region.textContent = text;
     }, 50);
+  }
+
+  // The conversation is not a live region: a screen reader would read out every message in
+  // full, and a reconnect's whole catch-up again. New messages from others are told in a few
+  // words in their own region instead; several arriving together are counted. Neither the
+  // history nor a catch-up is told, nor one's own words, nor anyone hidden "for me".
+  var HEARD_WAIT_MS = 700; // a burst arriving within this is told once
+  var HEARD_WORDS = 160; // characters of a message read out; the rest is in the conversation
+
+  function announceMessage(event, item) {
+    if (replaying || item.hidden || event.hidden || (me !== null && event.author === me)) {
+      return;
+    }
+    heard.push(event);
+    if (heardTimer === null) {
+      heardTimer = window.setTimeout(tellHeard, HEARD_WAIT_MS);
+    }
+  }
+
+  function tellHeard() {
+    heardTimer = null;
+    var batch = heard;
+    heard = [];
+    if (!batch.length) {
+      return;
+    }
+    var last = batch[batch.length - 1];
+    var text;
+    if (batch.length === 1) {
+      var body = String(last.body).replace(/\s+/g, " ").trim();
+      if (body.length > HEARD_WORDS) {
+        body = body.slice(0, HEARD_WORDS).replace(/\s+\S*$/, "") + "…";
+      }
+      text = "New message from " + (last.name || "Hearth") + ": " + body;
+    } else {
+      text = batch.length + " new messages, the last from " + (last.name || "Hearth") + ".";
+    }
+    speak(ui.messageAnnouncer, text);
   }
 
   function setConnection(text, tone) {
@@ -435,8 +480,10 @@
       return;
     }
     var stick = nearBottom();
-    ui.list.appendChild(buildMessage(event));
+    var item = buildMessage(event);
+    ui.list.appendChild(item);
     lastPosition = event.position;
+    announceMessage(event, item);
     ui.empty.hidden = true;
     if (stick || (me !== null && event.author === me)) {
       scrollToBottom();

@@ -26,10 +26,12 @@ pytestmark = [
 CONNECTED = re.compile(r"Connected|up to date")
 
 
-def logged_in_page(browser, base_url: str, user, **context_options):
+def logged_in_page(browser, base_url: str, user, *, viewport=None, **context_options):
     client = Client()
     client.force_login(user)
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, **context_options)
+    context = browser.new_context(
+        viewport=viewport or {"width": 1000, "height": 900}, **context_options
+    )
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
     )
