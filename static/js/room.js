@@ -85,6 +85,7 @@
   // page has stopped sending it by itself and waits for the person.
   var pending = new Map();
   var presenceShown = ""; // what the presence list shows now, to redraw only on change
+  var menuOpen = null; // the participant whose actions show under their name, if any
   var heard = []; // new messages from others not announced yet
   var heardTimer = null;
 
@@ -680,7 +681,7 @@
     }
   }
 
-  // --- Presence and "Mute for me" ---------------------------------------------------------
+  // --- Presence, and what can be done about a person ---------------------------------------
 
   function personButton(label, action, participant, className) {
     var button = make("button", className || "button--secondary presence__button", label);
@@ -690,7 +691,65 @@
     return button;
   }
 
-  var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove" };
+  var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove", menu: "menu", report: "report" };
+
+  // What a person's name offers: "Hide for me" and Report to a member, Mute and Remove to the
+  // facilitator (Remove still asks first). It shows under the name when the name is pressed,
+  // so the list of who is here stays a list of names.
+  function personActions(person) {
+    var menu = make("ul", "presence__menu");
+    menu.id = "person-actions-" + person.participant;
+    function add(node) {
+      var item = make("li");
+      item.appendChild(node);
+      menu.appendChild(item);
+    }
+    if (isFacilitator) {
+      add(person.muted
+        ? personButton("Unmute " + person.name, "unmute", person.participant)
+        : personButton("Mute " + person.name, "mute", person.participant));
+      add(personButton("Remove " + person.name + " from the session", "remove", person.participant,
+        "button--danger presence__button"));
+    } else {
+      add(hiddenAuthors.has(person.participant)
+        ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
+        : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
+      var report = reportLink("?session=" + cfg.session + "&participant=" + person.participant,
+        "Report " + person.name, "");
+      report.className = "presence__report";
+      report.setAttribute("data-action", "report");
+      report.setAttribute("data-participant", String(person.participant));
+      add(report);
+    }
+    return menu;
+  }
+
+  function nameButton(person, open) {
+    var button = make("button", "presence__person");
+    button.type = "button";
+    button.setAttribute("data-action", "menu");
+    button.setAttribute("data-participant", String(person.participant));
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    button.setAttribute("aria-controls", "person-actions-" + person.participant);
+    button.appendChild(make("bdi", "presence__name", person.name));
+    button.appendChild(hiddenText(": options"));
+    var mark = make("span", "presence__mark", "▾");
+    mark.setAttribute("aria-hidden", "true");
+    button.appendChild(mark);
+    return button;
+  }
+
+  function showMenu(participant) {
+    menuOpen = participant;
+    ui.presence.querySelectorAll('button[data-action="menu"]').forEach(function (button) {
+      var open = Number(button.getAttribute("data-participant")) === participant;
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      var menu = byId(button.getAttribute("aria-controls"));
+      if (menu) {
+        menu.hidden = !open;
+      }
+    });
+  }
 
   function renderPresence() {
     var shown = JSON.stringify([me, people, Array.from(hiddenAuthors), sessionOver]);
@@ -703,12 +762,16 @@
     var focusParticipant = focusAction ? focused.getAttribute("data-participant") : null;
 
     var items = document.createDocumentFragment();
+    var menuStays = false;
     people.forEach(function (person) {
       names.set(person.participant, person.name);
       var item = make("li", "presence");
       item.setAttribute("data-participant", String(person.participant));
-      item.appendChild(make("bdi", "presence__name", person.name));
       var self = me !== null && person.participant === me;
+      var actionable = !self && !person.facilitator;
+      var open = actionable && menuOpen === person.participant;
+      menuStays = menuStays || open;
+      item.appendChild(actionable ? nameButton(person, open) : make("bdi", "presence__name", person.name));
       if (self) {
         item.appendChild(document.createTextNode(" "));
         item.appendChild(make("span", "msg__you", "(you)"));
@@ -721,28 +784,16 @@
         item.appendChild(document.createTextNode(" "));
         item.appendChild(make("span", "badge presence__muted", "muted"));
       }
-      if (!self && !person.facilitator) {
-        var actions = make("span", "presence__actions");
-        if (isFacilitator) {
-          actions.appendChild(person.muted
-            ? personButton("Unmute " + person.name, "unmute", person.participant)
-            : personButton("Mute " + person.name, "mute", person.participant));
-          actions.appendChild(personButton(
-            "Remove " + person.name, "remove", person.participant,
-            "button--danger presence__button"
-          ));
-        } else {
-          actions.appendChild(hiddenAuthors.has(person.participant)
-            ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
-            : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
-          actions.appendChild(document.createTextNode(" "));
-          actions.appendChild(reportLink("?session=" + cfg.session + "&participant=" + person.participant,
-            "Report", " " + person.name));
-        }
-        item.appendChild(actions);
+      if (actionable) {
+        var menu = personActions(person);
+        menu.hidden = !open;
+        item.appendChild(menu);
       }
       items.appendChild(item);
     });
+    if (!menuStays) {
+      menuOpen = null; // that person has left
+    }
     if (!people.length) {
       items.appendChild(make("li", "presence presence--empty",
         sessionOver ? "The session has ended." : "Nobody is connected yet."));
@@ -751,10 +802,10 @@
     ui.peopleCount.textContent = "(" + people.length + ")";
 
     if (focusAction) {
-      var selector = 'button[data-participant="' + focusParticipant + '"]';
+      var selector = '[data-participant="' + focusParticipant + '"]';
       var again = ui.presence.querySelector(selector + '[data-action="' + focusAction + '"]') ||
         ui.presence.querySelector(selector + '[data-action="' + COUNTERPART[focusAction] + '"]') ||
-        ui.presence.querySelector(selector);
+        ui.presence.querySelector(selector + '[data-action="menu"]');
       if (again) {
         again.focus();
       } else {
@@ -804,6 +855,19 @@
   }
 
   ui.presence.addEventListener("click", onPersonAction);
+  ui.presence.addEventListener("keydown", function (key) {
+    if (key.key !== "Escape" || menuOpen === null) {
+      return;
+    }
+    // Close the open name's options and go back to the name (not the whole panel: the drawer
+    // sees that this Escape was used).
+    key.preventDefault();
+    var name = ui.presence.querySelector('button[data-action="menu"][data-participant="' + menuOpen + '"]');
+    showMenu(null);
+    if (name) {
+      name.focus();
+    }
+  });
   if (ui.hiddenPeopleList) {
     ui.hiddenPeopleList.addEventListener("click", onPersonAction);
   }
@@ -813,10 +877,14 @@
     if (!button) {
       return;
     }
-    clearErrors();
     var participant = Number(button.getAttribute("data-participant"));
     var name = names.get(participant) || "this person";
     var action = button.getAttribute("data-action");
+    if (action === "menu") {
+      showMenu(menuOpen === participant ? null : participant);
+      return;
+    }
+    clearErrors();
     if (action === "hide" || action === "show") {
       setHiddenForMe(participant, action === "hide");
     } else if (action === "mute" || action === "unmute") {
