@@ -38,6 +38,7 @@
     lockedNote: byId("locked-note"),
     warning: byId("room-warning"),
     announcer: byId("room-announcer"),
+    messageAnnouncer: byId("message-announcer"),
     list: byId("messages"),
     empty: byId("messages-empty"),
     newBelow: byId("new-below"),
@@ -84,6 +85,9 @@
   // page has stopped sending it by itself and waits for the person.
   var pending = new Map();
   var presenceShown = ""; // what the presence list shows now, to redraw only on change
+  var menuOpen = null; // the participant whose actions show under their name, if any
+  var heard = []; // new messages from others not announced yet
+  var heardTimer = null;
 
   var socket = null;
   var connectedOnce = false; // a history.end has arrived at least once
@@ -194,11 +198,53 @@
   }
 
   function announce(text) {
+    speak(ui.announcer, text);
+  }
+
+  function speak(region, text) {
     // Clear first so that the same words twice are announced twice.
-    ui.announcer.textContent = "";
+    region.textContent = "";
     window.setTimeout(function () {
-      ui.announcer.textContent = text;
+      region.textContent = text;
     }, 50);
+  }
+
+  // The conversation is not a live region: a screen reader would read out every message in
+  // full, and a reconnect's whole catch-up again. New messages from others are told in a few
+  // words in their own region instead; several arriving together are counted. Neither the
+  // history nor a catch-up is told, nor one's own words, nor anyone hidden "for me".
+  var HEARD_WAIT_MS = 700; // a burst arriving within this is told once
+  var HEARD_WORDS = 160; // characters of a message read out; the rest is in the conversation
+
+  function announceMessage(event, item) {
+    if (replaying || item.hidden || event.hidden || (me !== null && event.author === me)) {
+      return;
+    }
+    heard.push(event);
+    if (heardTimer === null) {
+      heardTimer = window.setTimeout(tellHeard, HEARD_WAIT_MS);
+    }
+  }
+
+  function tellHeard() {
+    heardTimer = null;
+    var batch = heard;
+    heard = [];
+    if (!batch.length) {
+      return;
+    }
+    var last = batch[batch.length - 1];
+    var text;
+    if (batch.length === 1) {
+      var body = String(last.body).replace(/\s+/g, " ").trim();
+      if (body.length > HEARD_WORDS) {
+        body = body.slice(0, HEARD_WORDS).replace(/\s+\S*$/, "") + "…";
+      }
+      text = "New message from " + (last.name || "Hearth") + ": " + body;
+    } else {
+      text = batch.length + " new messages, the last from " + (last.name || "Hearth") + ".";
+    }
+    speak(ui.messageAnnouncer, text);
   }
 
   function setConnection(text, tone) {
@@ -435,8 +481,10 @@
       return;
     }
     var stick = nearBottom();
-    ui.list.appendChild(buildMessage(event));
+    var item = buildMessage(event);
+    ui.list.appendChild(item);
     lastPosition = event.position;
+    announceMessage(event, item);
     ui.empty.hidden = true;
     if (stick || (me !== null && event.author === me)) {
       scrollToBottom();
@@ -633,7 +681,7 @@
     }
   }
 
-  // --- Presence and "Mute for me" ---------------------------------------------------------
+  // --- Presence, and what can be done about a person ---------------------------------------
 
   function personButton(label, action, participant, className) {
     var button = make("button", className || "button--secondary presence__button", label);
@@ -643,7 +691,65 @@
     return button;
   }
 
-  var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove" };
+  var COUNTERPART = { mute: "unmute", unmute: "mute", hide: "show", show: "hide", remove: "remove", menu: "menu", report: "report" };
+
+  // What a person's name offers: "Hide for me" and Report to a member, Mute and Remove to the
+  // facilitator (Remove still asks first). It shows under the name when the name is pressed,
+  // so the list of who is here stays a list of names.
+  function personActions(person) {
+    var menu = make("ul", "presence__menu");
+    menu.id = "person-actions-" + person.participant;
+    function add(node) {
+      var item = make("li");
+      item.appendChild(node);
+      menu.appendChild(item);
+    }
+    if (isFacilitator) {
+      add(person.muted
+        ? personButton("Unmute " + person.name, "unmute", person.participant)
+        : personButton("Mute " + person.name, "mute", person.participant));
+      add(personButton("Remove " + person.name + " from the session", "remove", person.participant,
+        "button--danger presence__button"));
+    } else {
+      add(hiddenAuthors.has(person.participant)
+        ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
+        : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
+      var report = reportLink("?session=" + cfg.session + "&participant=" + person.participant,
+        "Report " + person.name, "");
+      report.className = "presence__report";
+      report.setAttribute("data-action", "report");
+      report.setAttribute("data-participant", String(person.participant));
+      add(report);
+    }
+    return menu;
+  }
+
+  function nameButton(person, open) {
+    var button = make("button", "presence__person");
+    button.type = "button";
+    button.setAttribute("data-action", "menu");
+    button.setAttribute("data-participant", String(person.participant));
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    button.setAttribute("aria-controls", "person-actions-" + person.participant);
+    button.appendChild(make("bdi", "presence__name", person.name));
+    button.appendChild(hiddenText(": options"));
+    var mark = make("span", "presence__mark", "▾");
+    mark.setAttribute("aria-hidden", "true");
+    button.appendChild(mark);
+    return button;
+  }
+
+  function showMenu(participant) {
+    menuOpen = participant;
+    ui.presence.querySelectorAll('button[data-action="menu"]').forEach(function (button) {
+      var open = Number(button.getAttribute("data-participant")) === participant;
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      var menu = byId(button.getAttribute("aria-controls"));
+      if (menu) {
+        menu.hidden = !open;
+      }
+    });
+  }
 
   function renderPresence() {
     var shown = JSON.stringify([me, people, Array.from(hiddenAuthors), sessionOver]);
@@ -656,12 +762,16 @@
     var focusParticipant = focusAction ? focused.getAttribute("data-participant") : null;
 
     var items = document.createDocumentFragment();
+    var menuStays = false;
     people.forEach(function (person) {
       names.set(person.participant, person.name);
       var item = make("li", "presence");
       item.setAttribute("data-participant", String(person.participant));
-      item.appendChild(make("bdi", "presence__name", person.name));
       var self = me !== null && person.participant === me;
+      var actionable = !self && !person.facilitator;
+      var open = actionable && menuOpen === person.participant;
+      menuStays = menuStays || open;
+      item.appendChild(actionable ? nameButton(person, open) : make("bdi", "presence__name", person.name));
       if (self) {
         item.appendChild(document.createTextNode(" "));
         item.appendChild(make("span", "msg__you", "(you)"));
@@ -674,28 +784,16 @@
         item.appendChild(document.createTextNode(" "));
         item.appendChild(make("span", "badge presence__muted", "muted"));
       }
-      if (!self && !person.facilitator) {
-        var actions = make("span", "presence__actions");
-        if (isFacilitator) {
-          actions.appendChild(person.muted
-            ? personButton("Unmute " + person.name, "unmute", person.participant)
-            : personButton("Mute " + person.name, "mute", person.participant));
-          actions.appendChild(personButton(
-            "Remove " + person.name, "remove", person.participant,
-            "button--danger presence__button"
-          ));
-        } else {
-          actions.appendChild(hiddenAuthors.has(person.participant)
-            ? personButton("Show " + person.name + "’s messages again", "show", person.participant)
-            : personButton("Hide " + person.name + "’s messages for me", "hide", person.participant));
-          actions.appendChild(document.createTextNode(" "));
-          actions.appendChild(reportLink("?session=" + cfg.session + "&participant=" + person.participant,
-            "Report", " " + person.name));
-        }
-        item.appendChild(actions);
+      if (actionable) {
+        var menu = personActions(person);
+        menu.hidden = !open;
+        item.appendChild(menu);
       }
       items.appendChild(item);
     });
+    if (!menuStays) {
+      menuOpen = null; // that person has left
+    }
     if (!people.length) {
       items.appendChild(make("li", "presence presence--empty",
         sessionOver ? "The session has ended." : "Nobody is connected yet."));
@@ -704,10 +802,10 @@
     ui.peopleCount.textContent = "(" + people.length + ")";
 
     if (focusAction) {
-      var selector = 'button[data-participant="' + focusParticipant + '"]';
+      var selector = '[data-participant="' + focusParticipant + '"]';
       var again = ui.presence.querySelector(selector + '[data-action="' + focusAction + '"]') ||
         ui.presence.querySelector(selector + '[data-action="' + COUNTERPART[focusAction] + '"]') ||
-        ui.presence.querySelector(selector);
+        ui.presence.querySelector(selector + '[data-action="menu"]');
       if (again) {
         again.focus();
       } else {
@@ -757,6 +855,19 @@
   }
 
   ui.presence.addEventListener("click", onPersonAction);
+  ui.presence.addEventListener("keydown", function (key) {
+    if (key.key !== "Escape" || menuOpen === null) {
+      return;
+    }
+    // Close the open name's options and go back to the name (not the whole panel: the drawer
+    // sees that this Escape was used).
+    key.preventDefault();
+    var name = ui.presence.querySelector('button[data-action="menu"][data-participant="' + menuOpen + '"]');
+    showMenu(null);
+    if (name) {
+      name.focus();
+    }
+  });
   if (ui.hiddenPeopleList) {
     ui.hiddenPeopleList.addEventListener("click", onPersonAction);
   }
@@ -766,10 +877,14 @@
     if (!button) {
       return;
     }
-    clearErrors();
     var participant = Number(button.getAttribute("data-participant"));
     var name = names.get(participant) || "this person";
     var action = button.getAttribute("data-action");
+    if (action === "menu") {
+      showMenu(menuOpen === participant ? null : participant);
+      return;
+    }
+    clearErrors();
     if (action === "hide" || action === "show") {
       setHiddenForMe(participant, action === "hide");
     } else if (action === "mute" || action === "unmute") {

@@ -26,10 +26,12 @@ pytestmark = [
 CONNECTED = re.compile(r"Connected|up to date")
 
 
-def logged_in_page(browser, base_url: str, user, **context_options):
+def logged_in_page(browser, base_url: str, user, *, viewport=None, **context_options):
     client = Client()
     client.force_login(user)
-    context = browser.new_context(viewport={"width": 1000, "height": 900}, **context_options)
+    context = browser.new_context(
+        viewport=viewport or {"width": 1000, "height": 900}, **context_options
+    )
     context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}]
     )
@@ -106,9 +108,9 @@ def test_two_members_and_a_facilitator_chat_reload_mute_and_end(
     alice_participant = Participant.objects.get(session=session, user=alice)
     # Playwright runs this test in a greenlet, where Django opened a connection of its own.
     connections.close_all()
-    host.locator(
-        f"#presence button[data-action='mute'][data-participant='{alice_participant.pk}']"
-    ).click()
+    alice_here = f"#presence [data-participant='{alice_participant.pk}']"
+    host.locator(f"{alice_here} button[data-action='menu']").click()  # her options: behind her name
+    host.locator(f"{alice_here} button[data-action='mute']").click()
     expect(alice_page.locator("body")).to_contain_text(re.compile("muted", re.I), timeout=10_000)
     expect(alice_page.locator("#message-body")).not_to_be_editable()
     expect(alice_page.locator("#send-button")).to_be_disabled()
