@@ -20,6 +20,7 @@
 
   var steps = Array.prototype.slice.call(walk.querySelectorAll("li[data-step]"));
   var count = byId("practice-count");
+  var barCount = document.querySelector('#room-bar [data-panel="walk"] [data-walk-count]');
   var announcer = byId("practice-announcer");
   var finished = byId("practice-finished");
   var reportDialog = byId("practice-report");
@@ -55,6 +56,9 @@
       }
     });
     count.textContent = done.size + " of " + steps.length + " done";
+    if (barCount) {
+      barCount.textContent = "(" + done.size + " of " + steps.length + ")";
+    }
     finished.hidden = next !== null;
   }
 
@@ -98,10 +102,26 @@
   var spot = null; // the place "Show me" last brought into view, marked for a few seconds
   var spotTimer = null;
 
+  // On a narrow screen the side column's parts are panels shown one at a time in the
+  // conversation's place (room_drawer.js): show the one the place is in, or the conversation.
+  function reveal(target) {
+    var panels = window.HearthRoomPanels;
+    if (!panels || !panels.narrow()) {
+      return;
+    }
+    var panel = target.closest("#room-side [data-panel]");
+    if (panel) {
+      panels.open(panel.getAttribute("data-panel"));
+    } else {
+      panels.close();
+    }
+  }
+
   function bring(target) {
     if (!target) {
       return;
     }
+    reveal(target);
     if (spot) {
       spot.classList.remove("practice-spot");
       window.clearTimeout(spotTimer);
@@ -136,6 +156,11 @@
       bring(firstVisible("#messages .msg__report") || firstVisible("#presence .msg__report"));
     },
     mute: function () {
+      // "Mute for me" is behind a person's name: open the first one's actions.
+      var name = document.querySelector('#presence button[data-action="menu"]');
+      if (name && name.getAttribute("aria-expanded") !== "true") {
+        name.click();
+      }
       bring(firstVisible('#presence button[data-action="hide"], #presence button[data-action="show"]'));
     },
     help: function () {
@@ -220,7 +245,7 @@
   // Report, in practice: say what it would do, send nothing. (A Report link opened in a tab of
   // its own reaches a page that says the same.)
   document.addEventListener("click", function (click) {
-    var link = click.target.closest && click.target.closest("a.msg__report");
+    var link = click.target.closest && click.target.closest("a.msg__report, a.presence__report");
     if (!link || click.button !== 0 || click.ctrlKey || click.metaKey || click.shiftKey) {
       return;
     }
@@ -228,6 +253,15 @@
     if (reportDialog && typeof reportDialog.showModal === "function") {
       click.preventDefault();
       reportDialog.showModal();
+    }
+  });
+
+  // "See what to try", in the notice at the top: on a phone, the walk is a panel of its own.
+  document.addEventListener("click", function (click) {
+    var link = click.target.closest && click.target.closest('a[href="#practice-walk-heading"]');
+    if (link && window.HearthRoomPanels && window.HearthRoomPanels.narrow()) {
+      click.preventDefault();
+      window.HearthRoomPanels.open("walk");
     }
   });
 

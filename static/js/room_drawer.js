@@ -67,6 +67,22 @@
     }
   }
 
+  // For the practice room's walk (practice_walk.js): show the panel a place is in, or the
+  // conversation, on a narrow screen; nothing to do on a wide one.
+  window.HearthRoomPanels = {
+    narrow: function () {
+      return narrow.matches;
+    },
+    open: function (name) {
+      if (narrow.matches && current !== name) {
+        open(name, buttonFor(name));
+      }
+    },
+    close: function () {
+      close(false);
+    }
+  };
+
   bar.addEventListener("click", function (click) {
     var button = click.target.closest("button[data-panel]");
     if (!button) {

@@ -103,8 +103,37 @@ SHOWN = {
 }
 
 
+def open_walk(page) -> None:
+    """On a phone the walk is one of the room's panels: open it from the bar (one tap)."""
+    open_panel(page, "walk")
+    expect(page.locator("#practice-walk")).to_be_visible()
+
+
+def press_show(page, name: str) -> None:
+    """Press a step's "Show me" (from the walk's panel, on a phone)."""
+    open_walk(page)
+    page.locator(f'#practice-walk button[data-show="{name}"]').click()
+
+
+def open_panel(page, name: str) -> None:
+    """On a phone, open one of the room's panels from the bar (on a desktop all show)."""
+    button = page.locator(f'#room-bar button[data-panel="{name}"]')
+    if button.is_visible() and button.get_attribute("aria-expanded") != "true":
+        button.click()
+
+
+def back_to_the_conversation(page) -> None:
+    """On a phone, close the panel showing (nothing to do on a desktop)."""
+    back = page.locator("#room-side-close")
+    if back.is_visible():
+        back.click()
+    expect(page.locator("#messages")).to_be_visible()
+
+
 def show_me(page, name: str) -> None:
-    """Press the next step's "Show me": its place comes into view (scrolled there smoothly)."""
+    """Press the next step's "Show me": its place comes into view (scrolled there smoothly),
+    on a phone in the panel it lives in."""
+    open_walk(page)
     expect(step(page, name).locator(".practice-step__state")).to_have_text("Next")
     step(page, name).locator("button[data-show]").click()
     expect(page.locator(SHOWN[name])).to_be_in_viewport(ratio=1, timeout=5_000)
@@ -142,6 +171,7 @@ def test_a_first_timer_walks_the_practice_room_and_nothing_is_kept(
     expect(mine).to_contain_text("(you)")
     expect_done(page, "write")
     expect(page.locator("#messages")).to_contain_text("Thank you", timeout=10_000)
+    open_walk(page)
     page.locator("#practice-walk").scroll_into_view_if_needed()
     shoot(page, f"practice-{size}-walk")
 
@@ -166,10 +196,17 @@ def test_a_first_timer_walks_the_practice_room_and_nothing_is_kept(
     # 4. "Mute for me" hides Sam's messages, for this person only.
     show_me(page, "mute")
     page.get_by_role("button", name="Hide Sam (example)’s messages for me").click()
+    expect_done(page, "mute")
+    back_to_the_conversation(page)
     sam = page.locator("#messages li", has_text="I am Sam")
     expect(sam).to_be_hidden()
-    expect_done(page, "mute")
+    expect(page.locator("#messages")).to_contain_text("Hello, <b>is this thing on?</b>")
+    open_panel(page, "people")
+    menu = page.locator("#presence button[data-action='menu']").first
+    if menu.get_attribute("aria-expanded") != "true":
+        menu.click()
     page.get_by_role("button", name="Show Sam (example)’s messages again").click()
+    back_to_the_conversation(page)
     expect(sam).to_be_visible()
 
     # 5. Get help now is found, and left alone.
@@ -201,6 +238,7 @@ def test_a_first_timer_walks_the_practice_room_and_nothing_is_kept(
     expect_done(page, "round")
 
     expect(page.locator("#practice-count")).to_have_text("7 of 7 done")
+    open_walk(page)
     expect(page.locator("#practice-finished")).to_be_visible()
     expect(page.locator("#practice-finished a")).to_have_attribute(
         "href", reverse("groups:my_schedule")
@@ -278,19 +316,19 @@ def test_the_practice_room_has_no_serious_accessibility_findings(
     axe_or_skip()
     page = practice_page(browser, live_server_url, member, viewport, bypass_csp=True)
     found = serious_violations(page)
-    page.locator('button[data-show="write"]').click()
+    press_show(page, "write")
     page.fill("#message-body", "Hello")
     page.click("#send-button")
     expect_done(page, "write")
     page.locator("#messages .msg__report").first.click()
     found += serious_violations(page)
     page.keyboard.press("Escape")
-    page.locator('button[data-show="people"]').click()
-    page.locator('button[data-show="mute"]').click()
+    press_show(page, "people")
+    press_show(page, "mute")
     page.keyboard.press("Enter")  # on the focused "Hide Sam (example)'s messages for me"
     expect_done(page, "mute")
     for name in ("help", "pinned", "round"):
-        page.locator(f'button[data-show="{name}"]').click()
+        press_show(page, name)
     expect(page.locator("#round")).to_be_visible()
     expect(page.locator("#pinned")).to_be_visible()
     found += serious_violations(page)  # the walk half done, a notice pinned, a round running
