@@ -267,6 +267,25 @@ class DirectoryResults:
         return list(fresh.union(stale, all=True).order_by(*self.ORDER)[start:stop])
 
 
+def directory_audience(*, viewer: User) -> str | None:
+    """Who else sees exactly the directory ``viewer`` sees (the same groups for the same
+    filters), as a name to share its list under; None if nobody is known to.
+
+    The directory lists listed groups that are not archived among ``groups_visible_to``: for
+    everyone, those that are not peer supervision; for therapists and peer supervisors all of
+    them; anyone else sees a listed peer supervision group only as its member, invitee or
+    facilitator (one query to make sure they are in none).
+    """
+    if not viewer.is_authenticated:
+        return "everyone"
+    if viewer.has_role(Role.THERAPIST) or viewer.has_role(Role.PEER_SUPERVISOR):
+        return "leaders"
+    own_peer_supervision = groups_visible_to(viewer).filter(
+        is_listed=True, archived_at__isnull=True, kind=TherapyGroup.Kind.PEER_SUPERVISION
+    )
+    return None if own_peer_supervision.exists() else "everyone"
+
+
 def directory(*, viewer: User, filters: DirectoryFilters, viewer_zone: str) -> DirectoryResults:
     """Listed groups matching the filters, with places left and the next session, in the
     order of their next sessions (two queries for a page: its count and its rows)."""
@@ -277,8 +296,9 @@ def directory(*, viewer: User, filters: DirectoryFilters, viewer_zone: str) -> D
 
 @dataclass
 class GroupPage:
-    group: TherapyGroup
-    sessions: list[GroupSession]
+    """What one person's group page needs beside the group's details (``group_details``)."""
+
+    group: TherapyGroup  # the row alone, with ``seats_left`` from the places stored on it
     enrollment: Enrollment | None
     invitation: Invitation | None
     rights: frozenset[str]
@@ -298,18 +318,16 @@ class GroupPage:
 
 
 def group_page(*, viewer: User, slug: str) -> GroupPage | None:
-    """Everything the group page shows, or None if ``viewer`` may not see the group."""
+    """The group as ``viewer`` stands in it, or None if they may not see it."""
     now = timezone.now()
     group = (
-        _with_seats(groups_visible_to(viewer))
-        .select_related("topic", "facilitator")
-        .prefetch_related("co_facilitators")
+        groups_visible_to(viewer)
         .filter(slug=slug)
+        .annotate(seats_left=F("capacity") - F("seats_taken"))
         .first()
     )
     if group is None:
         return None
-    sessions = list(_upcoming(now).filter(group=group).order_by("starts_at")[:8])
     enrollment = invitation = None
     held: frozenset[str] = frozenset()
     if viewer.is_authenticated:
@@ -320,9 +338,29 @@ def group_page(*, viewer: User, slug: str) -> GroupPage | None:
             Invitation.objects.filter(group=group).addressed_to(viewer).pending(now).first()
         )
         held = rights.rights_of(user=viewer, group=group)
-    return GroupPage(
-        group=group, sessions=sessions, enrollment=enrollment, invitation=invitation, rights=held
+    return GroupPage(group=group, enrollment=enrollment, invitation=invitation, rights=held)
+
+
+@dataclass
+class GroupDetails:
+    """What the group page shows the same to everyone: the group with its places, topic and
+    facilitators, and its next sessions."""
+
+    group: TherapyGroup
+    sessions: list[GroupSession]
+
+
+def group_details(*, group_id: int) -> GroupDetails:
+    """The group's details (check first that the viewer may see it: ``group_page``)."""
+    now = timezone.now()
+    group = (
+        _with_seats(TherapyGroup.objects.filter(pk=group_id))
+        .select_related("topic", "facilitator")
+        .prefetch_related("co_facilitators")
+        .get()
     )
+    sessions = list(_upcoming(now).filter(group=group).order_by("starts_at")[:8])
+    return GroupDetails(group=group, sessions=sessions)
 
 
 def _my_group_ids(user: User) -> QuerySet[Any, Any]:
@@ -522,12 +560,15 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 __all__ = [
     "DirectoryFilters",
     "DirectoryResults",
+    "GroupDetails",
     "GroupPage",
     "ManagePage",
     "calendar_sessions",
     "directory",
+    "directory_audience",
     "facilitated_groups",
     "facilitated_sessions",
+    "group_details",
     "group_page",
     "groups_facilitated_by",
     "groups_visible_to",
