@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
+from config.fragments import Row
 from groups import rights
 from groups.models import Enrollment, GroupSession, Invitation, SessionNote, TherapyGroup
 
@@ -382,6 +383,21 @@ def _my_group_ids(user: User) -> QuerySet[Any, Any]:
     return member_of.union(facilitates)
 
 
+# What ``session_rows`` reads of a session and its group: nothing more is loaded for a list.
+SESSION_ROW_FIELDS = (
+    "group_id",
+    "starts_at",
+    "ends_at",
+    "room_opens_minutes",
+    "closed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "rescheduled_at",
+    "reschedule_reason",
+    "group__title",
+    "group__slug",
+)
+
 MY_SCHEDULE_DAYS = 28
 MY_SCHEDULE_LIMIT = 40
 
@@ -397,6 +413,7 @@ def my_schedule(*, user: User) -> QuerySet[GroupSession]:
             starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
         )
         .select_related("group")
+        .only(*SESSION_ROW_FIELDS)
         .order_by("starts_at")[:MY_SCHEDULE_LIMIT]
     )
 
@@ -418,6 +435,83 @@ def my_invitations(*, user: User) -> QuerySet[Invitation]:
         .select_related("group")
         .order_by("created_at")
     )
+
+
+@dataclass(frozen=True)
+class GroupLink(Row):
+    title: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class SessionRow(Row):
+    """What a list of sessions prints of one (My schedule, the dashboard), as plain values."""
+
+    pk: int
+    group: GroupLink
+    starts_at: datetime
+    ends_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str
+    rescheduled_at: datetime | None
+    reschedule_reason: str
+    status: GroupSession.Status
+    room_is_open: bool
+
+
+def session_rows(sessions: list[GroupSession], *, now: datetime) -> list[SessionRow]:
+    """The rows of ``sessions`` (loaded with their group) as they stand at ``now``."""
+    rows = []
+    for session in sessions:
+        status = session.status_at(now)
+        rows.append(
+            SessionRow(
+                pk=session.pk,
+                group=GroupLink(title=session.group.title, slug=session.group.slug),
+                starts_at=session.starts_at,
+                ends_at=session.ends_at,
+                cancelled_at=session.cancelled_at,
+                cancel_reason=session.cancel_reason,
+                rescheduled_at=session.rescheduled_at,
+                reschedule_reason=session.reschedule_reason,
+                status=status,
+                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DashboardGroupRow(Row):
+    """What "Groups I lead" prints of one group, as plain values."""
+
+    title: str
+    slug: str
+    active_count: int
+    capacity: int
+    waitlist_count: int
+    next_starts_at: datetime | None
+    archived_at: datetime | None
+    is_closed: bool
+    is_listed: bool
+
+
+def dashboard_group_rows(groups: list[TherapyGroup]) -> list[DashboardGroupRow]:
+    """The rows of ``groups`` as loaded by ``facilitated_groups``."""
+    return [
+        DashboardGroupRow(
+            title=group.title,
+            slug=group.slug,
+            active_count=group.active_count,  # type: ignore[attr-defined]
+            capacity=group.capacity,
+            waitlist_count=group.waitlist_count,  # type: ignore[attr-defined]
+            next_starts_at=group.next_starts_at,  # type: ignore[attr-defined]
+            archived_at=group.archived_at,
+            is_closed=group.is_closed,
+            is_listed=group.is_listed,
+        )
+        for group in groups
+    ]
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
@@ -472,6 +566,7 @@ def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> Query
             starts_at__lt=now + timedelta(days=days),
         )
         .select_related("group")
+        .only(*SESSION_ROW_FIELDS)
         .order_by("starts_at")[:limit]
     )
 
@@ -558,12 +653,16 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 
 
 __all__ = [
+    "DashboardGroupRow",
     "DirectoryFilters",
     "DirectoryResults",
     "GroupDetails",
+    "GroupLink",
     "GroupPage",
     "ManagePage",
+    "SessionRow",
     "calendar_sessions",
+    "dashboard_group_rows",
     "directory",
     "directory_audience",
     "facilitated_groups",
@@ -578,6 +677,7 @@ __all__ = [
     "my_waiting",
     "session_for_participant",
     "session_for_viewer",
+    "session_rows",
 ]
 
 

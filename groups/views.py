@@ -21,6 +21,7 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
+from config.fragments import render_row
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.checkout import checkouts_waiting
@@ -259,11 +260,15 @@ def group_url(group: TherapyGroup) -> str:
 @require_safe
 def my_schedule(request: HttpRequest) -> HttpResponse:
     """My upcoming sessions in my zone, with a way in while a room is open."""
+    rows = selectors.session_rows(
+        list(selectors.my_schedule(user=request.user)), now=timezone.now()
+    )
     return render(
         request,
         "groups/my_schedule.html",
         {
-            "sessions": list(selectors.my_schedule(user=request.user)),
+            "sessions": rows,
+            "session_items": [render_row("groups/_schedule_session.html", row) for row in rows],
             "waiting": list(selectors.my_waiting(user=request.user)),
             "invitations": list(selectors.my_invitations(user=request.user)),
             "checkouts": checkouts_waiting(user=request.user, now=timezone.now()),
@@ -326,12 +331,21 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The groups I facilitate and their coming sessions."""
+    user = request.user
+    groups = selectors.dashboard_group_rows(list(selectors.facilitated_groups(user=user)))
+    sessions = selectors.session_rows(
+        list(selectors.facilitated_sessions(user=user)), now=timezone.now()
+    )
     return render(
         request,
         "groups/dashboard.html",
         {
-            "groups": list(selectors.facilitated_groups(user=request.user)),
-            "sessions": list(selectors.facilitated_sessions(user=request.user)),
+            "groups": groups,
+            "group_items": [render_row("groups/_dashboard_group.html", row) for row in groups],
+            "sessions": sessions,
+            "session_items": [
+                render_row("groups/_dashboard_session.html", row) for row in sessions
+            ],
         },
     )
 

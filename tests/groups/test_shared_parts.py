@@ -3,12 +3,15 @@ details) never carry one person's things to another, and never outlive a change.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from groups import services
 from groups.models import Enrollment, Topic
+from groups.selectors import GroupLink
 from tests.factories import UserFactory, make_group, make_member, make_session
 
 pytestmark = pytest.mark.django_db
@@ -139,3 +142,36 @@ def test_a_renamed_group_shows_in_a_members_directory_at_once(group, therapist, 
     services.group_update(actor=therapist, group=group, title="Morning calm")
 
     assert "Morning calm" in page_of(member, directory)
+
+
+# --- Rows rendered once per distinct content (config/fragments.py) ----------------------------
+
+
+def test_a_cancelled_session_shows_as_cancelled_on_my_schedule_at_once(group, therapist, member):
+    make_member(group, member)
+    session = group.sessions.get()
+    url = reverse("groups:my_schedule")
+    assert "Cancelled" not in page_of(member, url)
+
+    services.session_cancel(actor=therapist, session=session, reason="The facilitator is unwell.")
+
+    page = page_of(member, url)
+    assert "Cancelled" in page and "The facilitator is unwell." in page
+
+
+def test_each_member_sees_their_own_time_zone_on_my_schedule(group):
+    london = UserFactory(time_zone="Europe/London")
+    tokyo = UserFactory(time_zone="Asia/Tokyo")
+    make_member(group, london)
+    make_member(group, tokyo)
+    session = group.sessions.get()
+    url = reverse("groups:my_schedule")
+
+    for person, zone in ((london, "Europe/London"), (tokyo, "Asia/Tokyo")):
+        local = session.starts_at.astimezone(ZoneInfo(zone)).isoformat()
+        assert f'datetime="{local}"' in page_of(person, url)
+
+
+def test_a_row_refuses_a_model_instance(group):
+    with pytest.raises(TypeError):
+        GroupLink(title=group, slug=group.slug)
