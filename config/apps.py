@@ -9,7 +9,7 @@ class HearthAdminConfig(AdminConfig):
     def ready(self) -> None:
         super().ready()
         from django.apps import apps
-        from django.db.models.signals import post_delete, post_migrate, post_save
+        from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
         from config.database import grant_after_migrate
         from config.page_cache import pages_changed_receiver
@@ -28,3 +28,9 @@ class HearthAdminConfig(AdminConfig):
                 signal.connect(
                     pages_changed_receiver, sender=model, dispatch_uid=f"pages:{label}:{signal}"
                 )
+        # ... and who leads each group ("Led by X, with Y"): co-facilitators come and go.
+        m2m_changed.connect(
+            pages_changed_receiver,
+            sender=apps.get_model("groups.TherapyGroup").co_facilitators.through,
+            dispatch_uid="pages:groups.TherapyGroup.co_facilitators",
+        )

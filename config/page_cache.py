@@ -13,6 +13,11 @@ A logged-in person always sends a session cookie, so their pages never come from
 in here. What is stored is invalidated, across every process, when a group, session or
 enrollment changes (:func:`pages_changed`, after the change commits); anything else a page
 shows (a facilitator's name, "starts in 5 minutes") is at most ``PAGE_CACHE_SECONDS`` old.
+
+Logged-in pages are never stored whole, but a part of one that is the same for everyone in
+some audience (the directory's list for people who see the same groups, a group's
+description and sessions) may be, through :func:`shared_part`: the view names everything
+the part depends on, and the part is forgotten with the anonymous pages.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.urls import Resolver404, resolve
+from django.utils.safestring import SafeString, mark_safe
 
 _GENERATION_KEY = "pages:generation"
 _MARK = "anonymous_cacheable"
@@ -63,6 +69,30 @@ def _generation_bump() -> None:
         cache.incr(_GENERATION_KEY)
     except ValueError:  # not stored yet (or evicted): any new value makes old pages stale
         cache.set(_GENERATION_KEY, 1, timeout=None)
+
+
+def shared_part(*, name: str, vary: tuple[object, ...], render: Callable[[], str]) -> SafeString:
+    """The HTML ``render()`` makes, kept for everyone for whom ``name`` and ``vary`` are equal.
+
+    ``vary`` must hold everything the part depends on apart from the groups, sessions and
+    enrollments (whose changes forget it, as they forget the anonymous pages): the address
+    and its query, the viewer's time zone, which groups this viewer may see. What ``render``
+    makes must hold nothing of one person's (no CSRF token, no name, no "you"). One cache
+    round trip when the part is kept; the generation is read before ``render`` reads the
+    database, so a part rendered while a change commits is stored under the old generation
+    and never served after it.
+    """
+    if not settings.PAGE_CACHE_SECONDS:
+        return mark_safe(render())
+    key = "parts:" + hashlib.sha256(repr((name, vary)).encode()).hexdigest()
+    found = cache.get_many([_GENERATION_KEY, key])
+    generation = found.get(_GENERATION_KEY, 0)
+    stored = found.get(key)
+    if stored is not None and stored[0] == generation:
+        return mark_safe(stored[1])
+    html = render()
+    cache.set(key, (generation, str(html)), timeout=settings.PAGE_CACHE_SECONDS)
+    return mark_safe(html)
 
 
 def _marked(path: str) -> bool:

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
+from config.fragments import Row
 from groups import rights
 from groups.models import Enrollment, GroupSession, Invitation, SessionNote, TherapyGroup
 
@@ -267,6 +268,25 @@ class DirectoryResults:
         return list(fresh.union(stale, all=True).order_by(*self.ORDER)[start:stop])
 
 
+def directory_audience(*, viewer: User) -> str | None:
+    """Who else sees exactly the directory ``viewer`` sees (the same groups for the same
+    filters), as a name to share its list under; None if nobody is known to.
+
+    The directory lists listed groups that are not archived among ``groups_visible_to``: for
+    everyone, those that are not peer supervision; for therapists and peer supervisors all of
+    them; anyone else sees a listed peer supervision group only as its member, invitee or
+    facilitator (one query to make sure they are in none).
+    """
+    if not viewer.is_authenticated:
+        return "everyone"
+    if viewer.has_role(Role.THERAPIST) or viewer.has_role(Role.PEER_SUPERVISOR):
+        return "leaders"
+    own_peer_supervision = groups_visible_to(viewer).filter(
+        is_listed=True, archived_at__isnull=True, kind=TherapyGroup.Kind.PEER_SUPERVISION
+    )
+    return None if own_peer_supervision.exists() else "everyone"
+
+
 def directory(*, viewer: User, filters: DirectoryFilters, viewer_zone: str) -> DirectoryResults:
     """Listed groups matching the filters, with places left and the next session, in the
     order of their next sessions (two queries for a page: its count and its rows)."""
@@ -277,8 +297,9 @@ def directory(*, viewer: User, filters: DirectoryFilters, viewer_zone: str) -> D
 
 @dataclass
 class GroupPage:
-    group: TherapyGroup
-    sessions: list[GroupSession]
+    """What one person's group page needs beside the group's details (``group_details``)."""
+
+    group: TherapyGroup  # the row alone, with ``seats_left`` from the places stored on it
     enrollment: Enrollment | None
     invitation: Invitation | None
     rights: frozenset[str]
@@ -298,18 +319,16 @@ class GroupPage:
 
 
 def group_page(*, viewer: User, slug: str) -> GroupPage | None:
-    """Everything the group page shows, or None if ``viewer`` may not see the group."""
+    """The group as ``viewer`` stands in it, or None if they may not see it."""
     now = timezone.now()
     group = (
-        _with_seats(groups_visible_to(viewer))
-        .select_related("topic", "facilitator")
-        .prefetch_related("co_facilitators")
+        groups_visible_to(viewer)
         .filter(slug=slug)
+        .annotate(seats_left=F("capacity") - F("seats_taken"))
         .first()
     )
     if group is None:
         return None
-    sessions = list(_upcoming(now).filter(group=group).order_by("starts_at")[:8])
     enrollment = invitation = None
     held: frozenset[str] = frozenset()
     if viewer.is_authenticated:
@@ -320,9 +339,29 @@ def group_page(*, viewer: User, slug: str) -> GroupPage | None:
             Invitation.objects.filter(group=group).addressed_to(viewer).pending(now).first()
         )
         held = rights.rights_of(user=viewer, group=group)
-    return GroupPage(
-        group=group, sessions=sessions, enrollment=enrollment, invitation=invitation, rights=held
+    return GroupPage(group=group, enrollment=enrollment, invitation=invitation, rights=held)
+
+
+@dataclass
+class GroupDetails:
+    """What the group page shows the same to everyone: the group with its places, topic and
+    facilitators, and its next sessions."""
+
+    group: TherapyGroup
+    sessions: list[GroupSession]
+
+
+def group_details(*, group_id: int) -> GroupDetails:
+    """The group's details (check first that the viewer may see it: ``group_page``)."""
+    now = timezone.now()
+    group = (
+        _with_seats(TherapyGroup.objects.filter(pk=group_id))
+        .select_related("topic", "facilitator")
+        .prefetch_related("co_facilitators")
+        .get()
     )
+    sessions = list(_upcoming(now).filter(group=group).order_by("starts_at")[:8])
+    return GroupDetails(group=group, sessions=sessions)
 
 
 def _my_group_ids(user: User) -> QuerySet[Any, Any]:
@@ -344,6 +383,21 @@ def _my_group_ids(user: User) -> QuerySet[Any, Any]:
     return member_of.union(facilitates)
 
 
+# What ``session_rows`` reads of a session and its group: nothing more is loaded for a list.
+SESSION_ROW_FIELDS = (
+    "group_id",
+    "starts_at",
+    "ends_at",
+    "room_opens_minutes",
+    "closed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "rescheduled_at",
+    "reschedule_reason",
+    "group__title",
+    "group__slug",
+)
+
 MY_SCHEDULE_DAYS = 28
 MY_SCHEDULE_LIMIT = 40
 
@@ -359,6 +413,7 @@ def my_schedule(*, user: User) -> QuerySet[GroupSession]:
             starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
         )
         .select_related("group")
+        .only(*SESSION_ROW_FIELDS)
         .order_by("starts_at")[:MY_SCHEDULE_LIMIT]
     )
 
@@ -391,6 +446,83 @@ def pseudonym_for_next_session(*, user: User) -> str | None:
         .values_list("pseudonym", flat=True)
         .first()
     )
+
+
+@dataclass(frozen=True)
+class GroupLink(Row):
+    title: str
+    slug: str
+
+
+@dataclass(frozen=True)
+class SessionRow(Row):
+    """What a list of sessions prints of one (My schedule, the dashboard), as plain values."""
+
+    pk: int
+    group: GroupLink
+    starts_at: datetime
+    ends_at: datetime
+    cancelled_at: datetime | None
+    cancel_reason: str
+    rescheduled_at: datetime | None
+    reschedule_reason: str
+    status: GroupSession.Status
+    room_is_open: bool
+
+
+def session_rows(sessions: list[GroupSession], *, now: datetime) -> list[SessionRow]:
+    """The rows of ``sessions`` (loaded with their group) as they stand at ``now``."""
+    rows = []
+    for session in sessions:
+        status = session.status_at(now)
+        rows.append(
+            SessionRow(
+                pk=session.pk,
+                group=GroupLink(title=session.group.title, slug=session.group.slug),
+                starts_at=session.starts_at,
+                ends_at=session.ends_at,
+                cancelled_at=session.cancelled_at,
+                cancel_reason=session.cancel_reason,
+                rescheduled_at=session.rescheduled_at,
+                reschedule_reason=session.reschedule_reason,
+                status=status,
+                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class DashboardGroupRow(Row):
+    """What "Groups I lead" prints of one group, as plain values."""
+
+    title: str
+    slug: str
+    active_count: int
+    capacity: int
+    waitlist_count: int
+    next_starts_at: datetime | None
+    archived_at: datetime | None
+    is_closed: bool
+    is_listed: bool
+
+
+def dashboard_group_rows(groups: list[TherapyGroup]) -> list[DashboardGroupRow]:
+    """The rows of ``groups`` as loaded by ``facilitated_groups``."""
+    return [
+        DashboardGroupRow(
+            title=group.title,
+            slug=group.slug,
+            active_count=group.active_count,  # type: ignore[attr-defined]
+            capacity=group.capacity,
+            waitlist_count=group.waitlist_count,  # type: ignore[attr-defined]
+            next_starts_at=group.next_starts_at,  # type: ignore[attr-defined]
+            archived_at=group.archived_at,
+            is_closed=group.is_closed,
+            is_listed=group.is_listed,
+        )
+        for group in groups
+    ]
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
@@ -445,6 +577,7 @@ def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> Query
             starts_at__lt=now + timedelta(days=days),
         )
         .select_related("group")
+        .only(*SESSION_ROW_FIELDS)
         .order_by("starts_at")[:limit]
     )
 
@@ -531,14 +664,21 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 
 
 __all__ = [
+    "DashboardGroupRow",
     "DirectoryFilters",
     "DirectoryResults",
+    "GroupDetails",
+    "GroupLink",
     "GroupPage",
     "ManagePage",
+    "SessionRow",
     "calendar_sessions",
+    "dashboard_group_rows",
     "directory",
+    "directory_audience",
     "facilitated_groups",
     "facilitated_sessions",
+    "group_details",
     "group_page",
     "groups_facilitated_by",
     "groups_visible_to",
@@ -548,6 +688,7 @@ __all__ = [
     "my_waiting",
     "session_for_participant",
     "session_for_viewer",
+    "session_rows",
 ]
 
 

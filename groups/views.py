@@ -10,9 +10,11 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -20,7 +22,8 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.page_cache import anonymous_cacheable
+from config.fragments import render_row
+from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.checkout import checkouts_waiting
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -65,19 +68,31 @@ def _managed_group(request: HttpRequest, slug: str, right: str) -> TherapyGroup:
 @anonymous_cacheable
 @require_safe
 def directory(request: HttpRequest) -> HttpResponse:
-    """Find a group by topic, kind, day, time of day in my zone, language and free places."""
-    form = DirectoryForm(request.GET or None)
-    groups = selectors.directory(
-        viewer=request.user, filters=form.filters(), viewer_zone=viewer_time_zone(request)
-    )
-    page = Paginator(groups, 20).get_page(request.GET.get("page"))
+    """Find a group by topic, kind, day, time of day in my zone, language and free places.
+
+    The filters and the list are the same for everyone who sees the same groups in the same
+    zone, so they are shared through the cache (a logged-in person's page is not).
+    """
+    zone = viewer_time_zone(request)
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "groups/directory.html",
-        {"form": form, "page": page, "query": query.urlencode()},
-    )
+
+    def results() -> str:
+        form = DirectoryForm(request.GET or None)
+        groups = selectors.directory(viewer=request.user, filters=form.filters(), viewer_zone=zone)
+        page = Paginator(groups, 20).get_page(request.GET.get("page"))
+        return render_to_string(
+            "groups/_directory_results.html",
+            {"form": form, "page": page, "query": query.urlencode()},
+        )
+
+    audience = selectors.directory_audience(viewer=request.user)
+    if audience is None:
+        html = mark_safe(results())
+    else:
+        vary = (request.get_full_path(), zone, audience)
+        html = shared_part(name="directory", vary=vary, render=results)
+    return render(request, "groups/directory.html", {"results": html})
 
 
 @require_http_methods(["GET", "POST"])
@@ -140,12 +155,25 @@ def _group_page(request: HttpRequest, slug: str, join_form: JoinForm | None = No
         raise Http404
     if join_form is None:
         join_form = JoinForm(initial={"pseudonym": getattr(request.user, "display_name", "")})
+    takes_part = page.takes_part
+
+    def details() -> str:
+        shown = selectors.group_details(group_id=page.group.pk)
+        return render_to_string(
+            "groups/_group_details.html",
+            {"group": shown.group, "sessions": shown.sessions, "takes_part": takes_part},
+        )
+
+    # The details are the same for everyone who may see the group, in the same zone, who
+    # takes part (calendar links) or not: shared through the cache.
+    vary = (page.group.pk, viewer_time_zone(request), takes_part)
     return render(
         request,
         "groups/group_detail.html",
         {
             "page": page,
             "group": page.group,
+            "details": shared_part(name="group", vary=vary, render=details),
             "join_form": join_form,
             "can_manage": rights.VIEW_ROSTER in page.rights,
         },
@@ -244,11 +272,15 @@ def practice_offer() -> str:
 @require_safe
 def my_schedule(request: HttpRequest) -> HttpResponse:
     """My upcoming sessions in my zone, with a way in while a room is open."""
+    rows = selectors.session_rows(
+        list(selectors.my_schedule(user=request.user)), now=timezone.now()
+    )
     return render(
         request,
         "groups/my_schedule.html",
         {
-            "sessions": list(selectors.my_schedule(user=request.user)),
+            "sessions": rows,
+            "session_items": [render_row("groups/_schedule_session.html", row) for row in rows],
             "waiting": list(selectors.my_waiting(user=request.user)),
             "invitations": list(selectors.my_invitations(user=request.user)),
             "checkouts": checkouts_waiting(user=request.user, now=timezone.now()),
@@ -314,12 +346,21 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The groups I facilitate and their coming sessions."""
+    user = request.user
+    groups = selectors.dashboard_group_rows(list(selectors.facilitated_groups(user=user)))
+    sessions = selectors.session_rows(
+        list(selectors.facilitated_sessions(user=user)), now=timezone.now()
+    )
     return render(
         request,
         "groups/dashboard.html",
         {
-            "groups": list(selectors.facilitated_groups(user=request.user)),
-            "sessions": list(selectors.facilitated_sessions(user=request.user)),
+            "groups": groups,
+            "group_items": [render_row("groups/_dashboard_group.html", row) for row in groups],
+            "sessions": sessions,
+            "session_items": [
+                render_row("groups/_dashboard_session.html", row) for row in sessions
+            ],
         },
     )
 

@@ -1,0 +1,57 @@
+"""Rendering a repeated piece of a page (a row of a list) once per distinct content.
+
+The schedule and the facilitator's dashboard print forty-odd rows, and Django's template
+engine spent most of those pages' time on them (about 0.3 ms a row on the bench machine).
+A row here is a frozen dataclass of plain values (:class:`Row`), the exact inputs of its
+template: the same values, in the same time zone and language, always render the same
+HTML, so this process remembers the HTML by those values. Nothing can go stale, since a
+changed value is a new key; and nothing passes from one person to another that was not in
+the values themselves (build rows only from what everyone who sees the row may see).
+
+A model instance must never be a value: it compares and hashes by primary key only, so an
+edited row would find the old HTML.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
+
+_PLAIN = (str, int, float, bool, datetime, date, Enum, type(None))
+
+
+@dataclass(frozen=True)
+class Row:
+    """Base for the plain, hashable values one row's template prints."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not isinstance(value, (*_PLAIN, Row)):
+                raise TypeError(f"{type(self).__name__}.{field.name} is not a plain value")
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered(template_name: str, zone: str, language: str | None, row: Row) -> SafeString:
+    return render_to_string(template_name, {"row": row})
+
+
+def render_row(template_name: str, row: Row) -> SafeString:
+    """``template_name`` rendered with ``{"row": row}``, in the active zone and language."""
+    return _rendered(template_name, timezone.get_current_timezone_name(), get_language(), row)
+
+
+@receiver(setting_changed)
+def _forget_rows(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("TEMPLATES", "ROOT_URLCONF", "USE_TZ", "TIME_ZONE"):
+        _rendered.cache_clear()
