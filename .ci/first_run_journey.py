@@ -226,6 +226,10 @@ class Journey:
             print(f"{'':10} the member saw it {delay * 1000:.0f} ms after it was sent")
 
         with self.step("facilitator mutes the member", shoot=("member", "facilitator")):
+            # A person's actions are behind their name in "Who is here".
+            facilitator.get_by_role(
+                "button", name=re.compile(f"^{re.escape(name)}\\W*options")
+            ).click()
             facilitator.get_by_role("button", name=f"Mute {name}", exact=True).click()
             expect(member.get_by_role("alert").filter(has_text="muted you")).to_be_visible()
             expect(member.get_by_role("button", name="Send")).to_be_disabled()
