@@ -79,7 +79,8 @@
       }
     },
     close: function () {
-      close(false);
+      // Focus inside the panel goes back to the button that opened it, not to nowhere.
+      close(current !== null && side.contains(document.activeElement));
     }
   };
 

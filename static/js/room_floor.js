@@ -157,6 +157,7 @@
           : "The facilitator has given the floor to " + floor.name + ".";
         if (mine && !hadFloor && !quiet) {
           room.announce("The facilitator has given you the floor.");
+          toTheConversation();
         }
       }
       if (ui.handsQueue) {
@@ -248,6 +249,7 @@
       if (!quiet) {
         if (myTurn && !wasMyTurn) {
           room.announce("Your turn. " + value.prompt);
+          toTheConversation();
         } else if (!wasRunning) {
           room.announce("A round has started: " + value.prompt + ". " + ui.roundTurn.textContent);
         }
@@ -291,6 +293,7 @@
       setRound(state.round || null, true);
       if (myTurn) {
         room.announce("Your turn. " + round.prompt);
+        toTheConversation();
       }
     }
 
@@ -306,6 +309,14 @@
         setRound(event.round || null);
       }
       return true;
+    }
+
+    // When the floor becomes this person's, a phone showing one of the room's panels goes back
+    // to the conversation and the box to write in (room_drawer.js), so the turn is seen.
+    function toTheConversation() {
+      if (window.HearthRoomPanels) {
+        window.HearthRoomPanels.close();
+      }
     }
 
     // The room has finished for this page (ended, removed, logged out): nothing of the floor

@@ -374,3 +374,31 @@ def test_without_javascript_the_room_is_one_readable_page(live_server_url, brows
         expect(page.locator(shown)).to_be_visible()
     expect(page.locator("#room-side-close")).to_be_hidden()
     shoot(page, "room-member-phone-without-javascript")
+
+
+def test_when_the_floor_becomes_theirs_a_phone_goes_back_to_the_conversation(
+    live_server_url, browser, busy_room, therapist
+):
+    """A member reading "Who is here" on a phone when their turn in a round comes sees it: the
+    panel gives way to the conversation and the box to write in."""
+    from chat.floor import round_state
+    from chat.models import Participant
+    from chat.services import round_skip, round_start
+
+    carol, session = busy_room["carol"], busy_room["session"]
+    page = enter(browser, live_server_url, carol, session, "phone", "room-turn-phone")
+    opener = open_panel(page, "Who is here (3)", "#presence", "#people-heading")
+
+    round_start(actor=therapist, session_id=session.pk, prompt="Check-in")
+    hers = Participant.objects.get(session=session, user=carol).pk
+    while round_state(session.pk)["current"] != hers:
+        round_skip(actor=therapist, session_id=session.pk)
+    connections.close_all()
+
+    expect(page.locator("#round-turn")).to_contain_text("Your turn", timeout=10_000)
+    expect(page.locator("#presence")).to_be_hidden()
+    shoot(page, "room-turn-phone-your-turn")
+    expect(page.locator("#message-body")).to_be_in_viewport(ratio=1)
+    expect(page.locator("#round-pass")).to_be_in_viewport(ratio=1)  # what to do, before the order
+    expect(opener).to_be_focused()
+    expect(opener).to_have_attribute("aria-expanded", "false")
