@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from groups import services
-from groups.models import Enrollment, Topic
+from groups.models import Enrollment, Invitation, Topic
 from groups.selectors import GroupLink
 from tests.factories import UserFactory, make_group, make_member, make_session
 
@@ -130,6 +130,36 @@ def test_a_client_in_a_listed_peer_supervision_group_sees_it_after_another_clien
     Enrollment.objects.create(group=peer_group, user=member, state="active", pseudonym="Guest")
     directory = reverse("groups:directory")
     assert "Case consultation" not in page_of(outsider, directory)
+
+    assert "Case consultation" in page_of(member, directory)
+    assert "Case consultation" not in page_of(outsider, directory)
+
+
+@pytest.mark.parametrize("addressed", ["to the person", "to their email", "to their Email"])
+def test_a_client_invited_to_a_listed_peer_supervision_group_sees_it(
+    peer_group, group, member, outsider, peer_supervisor, addressed
+):
+    directory = reverse("groups:directory")
+    assert "Case consultation" not in page_of(member, directory)
+    email = member.email.upper() if addressed == "to their Email" else member.email
+    Invitation.objects.create(
+        group=peer_group,
+        invitee=member if addressed == "to the person" else None,
+        email=email,
+        invited_by=peer_supervisor,
+    )
+
+    assert "Case consultation" in page_of(member, directory)
+    assert "Case consultation" not in page_of(outsider, directory)
+
+
+def test_a_client_waiting_for_a_place_in_a_peer_supervision_group_sees_it(
+    peer_group, group, member, outsider
+):
+    Enrollment.objects.create(
+        group=peer_group, user=member, state="waitlisted", pseudonym="Guest", waitlist_position=1
+    )
+    directory = reverse("groups:directory")
 
     assert "Case consultation" in page_of(member, directory)
     assert "Case consultation" not in page_of(outsider, directory)

@@ -1,0 +1,117 @@
+"""Baked queries (config.baked): the ORM's SQL built once, run with new values, the same rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from config.baked import Baked, CannotBake
+from groups.models import Enrollment, FinderAnswers, GroupSession, TherapyGroup
+from tests.factories import UserFactory, make_group, make_member, make_session
+
+pytestmark = pytest.mark.django_db
+
+
+def _sessions_of(user_id: int, after: datetime):
+    return (
+        GroupSession.objects.filter(group__enrollments__user_id=user_id, starts_at__gt=after)
+        .order_by("starts_at")
+        .values_list("pk", "group__title", "starts_at")
+    )
+
+
+SESSIONS_OF = Baked(_sessions_of, user_id=int, after=datetime)
+
+
+def test_a_baked_query_answers_as_the_orm_does_for_every_set_of_values(therapist):
+    ann, bob = UserFactory(), UserFactory()
+    first, second = make_group(therapist, title="Evenings"), make_group(therapist, title="Dawn")
+    make_member(first, ann)
+    make_member(second, ann)
+    make_member(second, bob)
+    for hour, group in ((10, first), (18, second)):
+        make_session(group, days_ahead=2, hour=hour)
+        make_session(group, days_ahead=9, hour=hour)
+    now = timezone.now()
+    for user, after in [(ann, now), (bob, now), (ann, now + timedelta(days=5)), (therapist, now)]:
+        expected = list(_sessions_of(user.pk, after))
+        assert SESSIONS_OF.rows(user_id=user.pk, after=after) == expected
+    assert len(SESSIONS_OF.rows(user_id=ann.pk, after=now)) == 4
+    assert len(SESSIONS_OF.rows(user_id=bob.pk, after=now)) == 2
+
+
+def test_values_are_sent_as_parameters_never_written_into_the_sql(therapist):
+    group = make_group(therapist, title="O'Brien's group")
+    titled = Baked(
+        lambda title: TherapyGroup.objects.filter(title=title).values_list("pk"), title=str
+    )
+    assert titled.rows(title="O'Brien's group") == [(group.pk,)]
+    assert titled.rows(title="x' OR '1'='1") == []
+
+
+def test_a_constant_in_the_query_stays_as_written(therapist):
+    group = make_group(therapist)
+    person = UserFactory()
+    make_member(group, person)
+    Enrollment.objects.filter(user=person).update(
+        state=Enrollment.State.WAITLISTED, waitlist_position=1
+    )
+    active = Baked(
+        lambda user_id: Enrollment.objects.filter(
+            user_id=user_id, state=Enrollment.State.ACTIVE
+        ).values_list("group_id"),
+        user_id=int,
+    )
+    assert active.rows(user_id=person.pk) == []
+
+
+@pytest.mark.parametrize(
+    ("build", "kinds", "reason"),
+    [
+        # The ORM wraps the value in % for LIKE: replaying it as given would be wrong.
+        (
+            lambda title: TherapyGroup.objects.filter(title__contains=title).values_list("pk"),
+            {"title": str},
+            "changed",
+        ),
+        # An argument the query never reads is a mistake in the query.
+        (lambda user_id, title: TherapyGroup.objects.values_list("pk"), None, "does not use"),
+        # A field whose values are converted when read (JSON) is not returned raw.
+        (
+            lambda user_id: FinderAnswers.objects.filter(user_id=user_id).values_list("answers"),
+            {"user_id": int},
+            "converts",
+        ),
+    ],
+)
+def test_a_query_that_cannot_be_replayed_is_refused_on_its_first_run(build, kinds, reason):
+    kinds = kinds or {"user_id": int, "title": str}
+    baked = Baked(build, **kinds)
+    values = {name: (7 if kind is int else "x") for name, kind in kinds.items()}
+    with pytest.raises(CannotBake, match=reason):
+        baked.rows(**values)
+
+
+def test_an_argument_that_changes_the_sql_is_refused():
+    # A value that decides the shape (here: how many placeholders) cannot be baked.
+    shaped = Baked(
+        lambda user_id: TherapyGroup.objects.filter(pk__in=range(user_id % 3 + 1)).values_list(
+            "pk"
+        ),
+        user_id=int,
+    )
+    with pytest.raises(CannotBake, match="changes with its values"):
+        shaped.rows(user_id=1)
+
+
+def test_values_of_the_wrong_kind_are_refused():
+    with pytest.raises(TypeError, match="user_id must be int"):
+        SESSIONS_OF.rows(user_id="7", after=timezone.now())
+    with pytest.raises(TypeError, match="user_id must be int"):
+        SESSIONS_OF.rows(user_id=True, after=timezone.now())
+    with pytest.raises(TypeError, match="aware"):
+        SESSIONS_OF.rows(user_id=7, after=datetime(2030, 1, 1))
+    with pytest.raises(TypeError, match="expected the values"):
+        SESSIONS_OF.rows(user_id=7)
