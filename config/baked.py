@@ -8,8 +8,15 @@ then runs it with each request's values, as SQLAlchemy's baked queries do.
 
 The query is written as usual, as a function of its values::
 
-    ROLES = Baked(lambda user_id, now: Invitation.objects.filter(...).values_list("group_id"))
-    rows = ROLES.rows(user_id=7, now=timezone.now())
+    INVITED = Baked(
+        lambda user_id, now: Invitation.objects.filter(...).values_list("group_id"),
+        user_id=int,
+        now=datetime,
+    )
+    rows = INVITED.rows(user_id=7, now=timezone.now())
+
+``rows()`` gives a ``values_list`` query's tuples; ``objects()`` gives a model query's
+instances, with its annotations and ``select_related`` objects, as iterating it would.
 
 The first call builds the queryset twice, with two different made-up values for every
 argument, and compiles both. The SQL must come out the same and the parameters must differ
@@ -24,10 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
+from django.db.models.query import (  # type: ignore[attr-defined]
+    ModelIterable,
+    get_related_populators,
+)
 
 
 class CannotBake(TypeError):
@@ -59,11 +70,10 @@ class Baked:
     def __init__(self, build: Callable[..., QuerySet[Any, Any]], **kinds: type) -> None:
         self._build = build
         self._kinds = kinds
-        # (sql, [(position in params, argument)], params with the constants, database alias),
-        # set in one assignment so that a thread never sees half of it.
-        self._baked: tuple[str, list[tuple[int, str]], list[Any], str] | None = None
+        # Set in one assignment, so that a thread never sees half of it.
+        self._baked: _Recipe | None = None
 
-    def _bake(self) -> tuple[str, list[tuple[int, str]], list[Any], str]:
+    def _bake(self) -> _Recipe:
         names = list(self._kinds)
         first, second = {}, {}
         for n, name in enumerate(names):
@@ -71,13 +81,15 @@ class Baked:
         compiled = []
         for values in (first, second):
             queryset = self._build(**values)
+            if getattr(queryset, "_prefetch_related_lookups", ()):
+                raise CannotBake("prefetch_related runs queries of its own")
             compiler = queryset.query.get_compiler(using=queryset.db)
             sql, params = compiler.as_sql()
             selected = [column[0] for column in compiler.select[: compiler.col_count]]
             if compiler.get_converters(selected):
                 raise CannotBake("a selected field converts its values when read")
-            compiled.append((sql, list(params), queryset.db))
-        (sql_a, params_a, using), (sql_b, params_b, _) = compiled
+            compiled.append((sql, list(params), queryset.db, compiler, queryset._iterable_class))
+        (sql_a, params_a, using, compiler, iterable), (sql_b, params_b, *_) = compiled
         if sql_a != sql_b or len(params_a) != len(params_b):
             raise CannotBake("the query's SQL changes with its values")
         by_value = {first[name]: name for name in names}
@@ -92,7 +104,8 @@ class Baked:
         missing = set(names) - {name for _, name in slots}
         if missing:
             raise CannotBake(f"arguments the query does not use: {', '.join(sorted(missing))}")
-        return sql_a, slots, params_a, using
+        instances = _instances(compiler, using) if iterable is ModelIterable else None
+        return _Recipe(sql_a, slots, params_a, using, instances)
 
     def rows(self, **values: Any) -> list[tuple[Any, ...]]:
         """The query's rows (tuples, in the order of its ``values_list``) for ``values``."""
@@ -106,10 +119,47 @@ class Baked:
                 raise TypeError(f"{name} must be an aware datetime")
         if self._baked is None:
             self._baked = self._bake()
-        sql, slots, constants, using = self._baked
-        params = list(constants)
-        for position, name in slots:
+        recipe = self._baked
+        params = list(recipe.constants)
+        for position, name in recipe.slots:
             params[position] = values[name]
-        with connections[using].cursor() as cursor:
-            cursor.execute(sql, params)
+        with connections[recipe.using].cursor() as cursor:
+            cursor.execute(recipe.sql, params)
             return cursor.fetchall()
+
+    def objects(self, **values: Any) -> list[Any]:
+        """A model query's instances for ``values``, as iterating the queryset gives them."""
+        rows = self.rows(**values)
+        assert self._baked is not None
+        make = self._baked.instances
+        if make is None:
+            raise CannotBake("objects() needs a query of model instances (not values_list)")
+        return [make(row) for row in rows]
+
+
+class _Recipe(NamedTuple):
+    sql: str
+    slots: list[tuple[int, str]]  # (position in the parameters, the argument that goes there)
+    constants: list[Any]  # the parameters, with the constants of the query in place
+    using: str
+    instances: Callable[[tuple[Any, ...]], Model] | None
+
+
+def _instances(compiler: Any, using: str) -> Callable[[tuple[Any, ...]], Model]:
+    """How Django's ModelIterable makes an instance of a row of this compiled query."""
+    klass_info = compiler.klass_info
+    select, annotations = compiler.select, dict(compiler.annotation_col_map)
+    model = klass_info["model"]
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    names = [column[0].target.attname for column in select[start:end]]
+    related = get_related_populators(klass_info, select, using)
+
+    def make(row: tuple[Any, ...]) -> Model:
+        instance = model.from_db(using, names, row[start:end])
+        for populator in related:
+            populator.populate(row, instance)
+        for name, position in annotations.items():
+            setattr(instance, name, row[position])
+        return instance
+
+    return make

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from config.baked import Baked, CannotBake
@@ -115,3 +116,38 @@ def test_values_of_the_wrong_kind_are_refused():
         SESSIONS_OF.rows(user_id=7, after=datetime(2030, 1, 1))
     with pytest.raises(TypeError, match="expected the values"):
         SESSIONS_OF.rows(user_id=7)
+
+
+def _upcoming_with_group(after: datetime):
+    return (
+        GroupSession.objects.filter(starts_at__gt=after)
+        .select_related("group")
+        .annotate(group_title_upper=Upper("group__title"))
+        .order_by("starts_at")
+    )
+
+
+UPCOMING = Baked(_upcoming_with_group, after=datetime)
+
+
+def test_baked_instances_are_what_iterating_the_queryset_gives(therapist):
+    first, second = make_group(therapist, title="Evenings"), make_group(therapist, title="Dawn")
+    make_session(first, days_ahead=2, hour=10)
+    make_session(second, days_ahead=3, hour=18)
+    now = timezone.now()
+
+    baked = UPCOMING.objects(after=now)
+    expected = list(_upcoming_with_group(now))
+
+    assert [s.pk for s in baked] == [s.pk for s in expected]
+    for got, want in zip(baked, expected, strict=True):
+        assert got.starts_at == want.starts_at and got.ends_at == want.ends_at
+        assert got.group.title == want.group.title  # from select_related: no query
+        assert got.group_title_upper == want.group_title_upper
+        assert got._state.adding is False and got._state.db == "default"
+    assert UPCOMING.objects(after=now + timedelta(days=2, hours=12)) == [expected[1]]
+
+
+def test_objects_needs_a_model_query():
+    with pytest.raises(CannotBake, match="model instances"):
+        SESSIONS_OF.objects(user_id=7, after=timezone.now())
