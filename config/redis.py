@@ -8,6 +8,10 @@ and settings put it in front of every key family: the cache's ``KEY_PREFIX``, th
 layer's ``prefix``, kombu's ``global_keyprefix`` (Celery's queues, bindings, unacked messages
 and its control and event channels) and :func:`redis_key` for the keys written here.
 
+Django's Redis cache keeps its connection pool on the cache object, and under ASGI there is a
+new cache object for every request (Django keeps them per request context), so every page
+opened a new connection to Redis: :class:`SharedPoolRedisCache` keeps one pool per process.
+
 Django's Redis cache builds a new client object for every call (about 100 µs, more than the
 round trip itself), which is fine for a page and too much per chat message or per email, hence
 :func:`redis_client`. Without ``REDIS_URL`` (a copy with no configuration) there is no client
@@ -18,12 +22,14 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import redis
 from django.conf import settings
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.crypto import salted_hmac
 from redis.connection import parse_url
@@ -74,6 +80,47 @@ def redis_client() -> redis.Redis | None:
             connection_pool=SentinelPool.from_url(settings.REDIS_URL, **settings.REDIS_SENTINEL)
         )
     return redis.Redis.from_url(settings.REDIS_URL)
+
+
+# --- The cache's connections --------------------------------------------------------------------
+
+_SHARED: dict[tuple[Any, ...], redis.Redis] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+class _SharedPoolClient(RedisCacheClient):
+    """Django's cache client, with its pools and client objects kept for the process, by
+    server and options. redis-py's pools are thread-safe and start afresh after a fork."""
+
+    _pool_class: Any
+    _pool_options: dict[str, Any]
+    _servers: list[str]
+
+    def __init__(self, servers: list[str], **options: Any) -> None:
+        super().__init__(servers, **options)
+        self._options_key = repr(sorted(self._pool_options.items()))
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> redis.Redis:
+        server = self._servers[self._get_connection_pool_index(write)]  # type: ignore[attr-defined]
+        shape = (self._pool_class, server, self._options_key)
+        client = _SHARED.get(shape)
+        if client is None:
+            with _SHARED_LOCK:
+                client = _SHARED.get(shape)
+                if client is None:
+                    pool = self._pool_class.from_url(server, **self._pool_options)
+                    client = _SHARED[shape] = redis.Redis(connection_pool=pool)
+        return client
+
+
+class SharedPoolRedisCache(RedisCache):
+    """Django's ``RedisCache`` with one connection pool per process rather than one per
+    request context (under ASGI, a new connection to Redis for every page: see
+    django/django#18459). Takes the same ``LOCATION`` and ``OPTIONS``."""
+
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = _SharedPoolClient
 
 
 # --- Redis Sentinel ------------------------------------------------------------------------------

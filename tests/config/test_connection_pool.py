@@ -7,6 +7,7 @@ Without the pool every request ran in a thread of its own and opened a connectio
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -115,3 +116,26 @@ def test_pages_borrow_pooled_connections_instead_of_opening_one_each(server_url)
     assert statuses == [200] * REQUESTS
     in_all = backends_started_once_reported() - before
     assert in_all <= POOL_MAX, f"{in_all} backends for {2 * REQUESTS} requests"
+
+
+def redis_connections_received() -> int:
+    import redis
+
+    return redis.Redis.from_url(os.environ["REDIS_URL"]).info("stats")["total_connections_received"]
+
+
+@pytest.mark.redis
+@on_the_test_database
+def test_pages_that_use_the_cache_share_the_processs_redis_connections(server_url):
+    """Django keeps a cache object per request context, and each made its own pool: under
+    daphne every page opened a new connection to Redis (50 for 50 pages before this test)."""
+    get(f"{server_url}/groups/")  # the server's first connection
+    before = redis_connections_received()
+
+    statuses = [get(f"{server_url}/groups/") for _ in range(REQUESTS)]
+    with ThreadPoolExecutor(max_workers=2 * POOL_MAX) as clients:
+        statuses += list(clients.map(get, [f"{server_url}/groups/"] * REQUESTS))
+
+    assert statuses == [200] * (2 * REQUESTS)
+    opened = redis_connections_received() - before - 1  # the count's own connection
+    assert opened <= 2 * POOL_MAX, f"{opened} Redis connections for {2 * REQUESTS} pages"
