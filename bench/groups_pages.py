@@ -510,6 +510,7 @@ the scale, not to be compared across runs.
 # --- Main --------------------------------------------------------------------------------------
 
 PAGE_KEYS = (
+    "ping-logged-in",
     "home",
     "directory",
     "directory-client",
@@ -609,6 +610,8 @@ def main() -> None:
         server = start_daphne(env, port, work / "daphne.log")
 
         every_page = [
+            # What every logged-in page costs before its own work: the session, the person.
+            Page("ping-logged-in", "`/ping/` as a client (the login alone)", "/ping/", as_viewer),
             Page("home", "`/` anonymous", "/"),
             Page("directory", "`/groups/` anonymous", "/groups/"),
             Page("directory-client", "`/groups/` as a client", "/groups/", as_viewer),
