@@ -39,6 +39,25 @@ def _invited_group_ids(user: User, now: datetime) -> QuerySet[Any, Any]:
     return Invitation.objects.addressed_to(user).pending(now).values("group_id")
 
 
+def leads_groups(user: User) -> bool:
+    """Whether ``user`` is a therapist or peer supervisor: they also see listed peer
+    supervision groups."""
+    return user.has_role(Role.THERAPIST) or user.has_role(Role.PEER_SUPERVISOR)
+
+
+def visible_to(person: User, now: datetime, *, leads: bool) -> Q:
+    """The rule of ``groups_visible_to`` for a logged-in ``person`` (only their id and email
+    are read, so a baked query can build it from its values) who ``leads`` groups or not."""
+    listed = Q(is_listed=True, archived_at__isnull=True)
+    if not leads:
+        listed &= ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION)
+    own = Q(archived_at__isnull=True) & (
+        Q(pk__in=_member_group_ids(person)) | Q(pk__in=_invited_group_ids(person, now))
+    )
+    facilitated = Q(pk__in=rights.groups_with_right(user=person, right=rights.FACILITATE))
+    return listed | own | facilitated
+
+
 def groups_visible_to(user: User) -> QuerySet[TherapyGroup]:
     """The groups ``user`` may see at all; any other group answers 404.
 
@@ -48,17 +67,12 @@ def groups_visible_to(user: User) -> QuerySet[TherapyGroup]:
     starts from the person's own rows, so the cost does not grow with the number of groups.
     """
     groups = TherapyGroup.objects.all()
-    listed = Q(is_listed=True, archived_at__isnull=True)
     if not user.is_authenticated:
-        return groups.filter(listed & ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION))
-    if not (user.has_role(Role.THERAPIST) or user.has_role(Role.PEER_SUPERVISOR)):
-        listed &= ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION)
-    now = timezone.now()
-    own = Q(archived_at__isnull=True) & (
-        Q(pk__in=_member_group_ids(user)) | Q(pk__in=_invited_group_ids(user, now))
-    )
-    facilitated = Q(pk__in=rights.groups_with_right(user=user, right=rights.FACILITATE))
-    return groups.filter(listed | own | facilitated)
+        return groups.filter(
+            Q(is_listed=True, archived_at__isnull=True)
+            & ~Q(kind=TherapyGroup.Kind.PEER_SUPERVISION)
+        )
+    return groups.filter(visible_to(user, timezone.now(), leads=leads_groups(user)))
 
 
 def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
@@ -303,7 +317,7 @@ def directory_audience(*, viewer: User) -> str | None:
     """
     if not viewer.is_authenticated:
         return "everyone"
-    if viewer.has_role(Role.THERAPIST) or viewer.has_role(Role.PEER_SUPERVISOR):
+    if leads_groups(viewer):
         return "leaders"
     own = _OWN_PEER_SUPERVISION.rows(user_id=viewer.pk, email=viewer.email, now=timezone.now())
     return None if own else "everyone"
