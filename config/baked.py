@@ -22,9 +22,9 @@ The first call builds the queryset twice, with two different made-up values for 
 argument, and compiles both. The SQL must come out the same and the parameters must differ
 exactly where an argument went in, unchanged; anything else (an argument the ORM transformed,
 as ``__contains`` wraps it in ``%``; a value that changes the SQL's shape, as a list does for
-``__in``; a field whose values need converting when read) is refused with an error on that
-first call, so a query that cannot be baked is found by the first test that runs it, never
-answered wrongly. Values are always sent as parameters, never written into the SQL.
+``__in``) is refused with an error on that first call, so a query that cannot be baked is
+found by the first test that runs it, never answered wrongly. Values are always sent as
+parameters, never written into the SQL.
 """
 
 from __future__ import annotations
@@ -85,9 +85,6 @@ class Baked:
                 raise CannotBake("prefetch_related runs queries of its own")
             compiler = queryset.query.get_compiler(using=queryset.db)
             sql, params = compiler.as_sql()
-            selected = [column[0] for column in compiler.select[: compiler.col_count]]
-            if compiler.get_converters(selected):
-                raise CannotBake("a selected field converts its values when read")
             compiled.append((sql, list(params), queryset.db, compiler, queryset._iterable_class))
         (sql_a, params_a, using, compiler, iterable), (sql_b, params_b, *_) = compiled
         if sql_a != sql_b or len(params_a) != len(params_b):
@@ -104,8 +101,13 @@ class Baked:
         missing = set(names) - {name for _, name in slots}
         if missing:
             raise CannotBake(f"arguments the query does not use: {', '.join(sorted(missing))}")
+        selected = [column[0] for column in compiler.select[: compiler.col_count]]
+        converters = [
+            (position, (tuple(functions), expression))
+            for position, (functions, expression) in compiler.get_converters(selected).items()
+        ]
         instances = _instances(compiler, using) if iterable is ModelIterable else None
-        return _Recipe(sql_a, slots, params_a, using, instances)
+        return _Recipe(sql_a, slots, params_a, using, converters, instances)
 
     def rows(self, **values: Any) -> list[tuple[Any, ...]]:
         """The query's rows (tuples, in the order of its ``values_list``) for ``values``."""
@@ -123,9 +125,24 @@ class Baked:
         params = list(recipe.constants)
         for position, name in recipe.slots:
             params[position] = values[name]
-        with connections[recipe.using].cursor() as cursor:
+        connection = connections[recipe.using]
+        with connection.cursor() as cursor:
             cursor.execute(recipe.sql, params)
-            return cursor.fetchall()
+            rows = cursor.fetchall()
+        if not recipe.converters:
+            return rows
+        # What the compiler's apply_converters does (from_db_value, an expression's int()),
+        # with this thread's connection.
+        converted = []
+        for row in rows:
+            values_read = list(row)
+            for position, (functions, expression) in recipe.converters:
+                value = values_read[position]
+                for convert in functions:
+                    value = convert(value, expression, connection)
+                values_read[position] = value
+            converted.append(tuple(values_read))
+        return converted
 
     def objects(self, **values: Any) -> list[Any]:
         """A model query's instances for ``values``, as iterating the queryset gives them."""
@@ -142,6 +159,7 @@ class _Recipe(NamedTuple):
     slots: list[tuple[int, str]]  # (position in the parameters, the argument that goes there)
     constants: list[Any]  # the parameters, with the constants of the query in place
     using: str
+    converters: list[tuple[int, tuple[tuple[Any, ...], Any]]]  # position, (functions, expression)
     instances: Callable[[tuple[Any, ...]], Model] | None
 
 

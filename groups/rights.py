@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 
 from accounts.models import User
+from config.baked import Baked
 from groups.models import TherapyGroup, TherapyGroupUserObjectPermission
 
 FACILITATE = "facilitate_group"
@@ -21,15 +22,21 @@ MANAGE_SESSIONS = "manage_sessions"
 FACILITATOR_RIGHTS = (FACILITATE, VIEW_ROSTER, MANAGE_SESSIONS)
 
 
+def _rights_held(user_id: int, group_id: int) -> QuerySet[Any, Any]:
+    return TherapyGroupUserObjectPermission.objects.filter(
+        user_id=user_id, content_object_id=group_id
+    ).values_list("permission__codename")
+
+
+# Asked on every page about a group the viewer may act on: built once (config.baked).
+_RIGHTS_HELD = Baked(_rights_held, user_id=int, group_id=int)
+
+
 def rights_of(*, user: User, group: TherapyGroup) -> frozenset[str]:
     """The rights ``user`` holds on ``group`` (one query; none for the anonymous)."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
-    return frozenset(
-        TherapyGroupUserObjectPermission.objects.filter(
-            user=user, content_object=group
-        ).values_list("permission__codename", flat=True)
-    )
+    return frozenset(name for (name,) in _RIGHTS_HELD.rows(user_id=user.pk, group_id=group.pk))
 
 
 def has_right(*, user: User, group: TherapyGroup, right: str) -> bool:

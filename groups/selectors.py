@@ -354,28 +354,66 @@ class GroupPage:
         )
 
 
+def _visible_group(leads: bool) -> Baked:
+    def build(user_id: int, email: str, now: datetime, slug: str) -> QuerySet[TherapyGroup]:
+        person = User(pk=user_id, email=email)
+        return (
+            TherapyGroup.objects.filter(visible_to(person, now, leads=leads), slug=slug)
+            .annotate(seats_left=F("capacity") - F("seats_taken"))
+            .order_by("pk")[:1]
+        )
+
+    return Baked(build, user_id=int, email=str, now=datetime, slug=str)
+
+
+def _my_enrollment(group_id: int, user_id: int) -> QuerySet[Enrollment]:
+    enrollment = Enrollment.objects.filter(group_id=group_id, user_id=user_id)
+    return with_waitlist_place(enrollment).order_by("pk")[:1]
+
+
+def _my_invitation(group_id: int, user_id: int, email: str, now: datetime) -> QuerySet[Invitation]:
+    addressee = User(pk=user_id, email=email)
+    return (
+        Invitation.objects.filter(group_id=group_id)
+        .addressed_to(addressee)
+        .pending(now)
+        .order_by("pk")[:1]
+    )
+
+
+# The group page's reads for a logged-in person, built once (config.baked): the ORM took
+# about 5 ms to build them on every request, ten times what the database took to answer.
+_VISIBLE_GROUP = {leads: _visible_group(leads) for leads in (False, True)}
+_MY_ENROLLMENT = Baked(_my_enrollment, group_id=int, user_id=int)
+_MY_INVITATION = Baked(_my_invitation, group_id=int, user_id=int, email=str, now=datetime)
+
+
 def group_page(*, viewer: User, slug: str) -> GroupPage | None:
     """The group as ``viewer`` stands in it, or None if they may not see it."""
-    now = timezone.now()
-    group = (
-        groups_visible_to(viewer)
-        .filter(slug=slug)
-        .annotate(seats_left=F("capacity") - F("seats_taken"))
-        .first()
-    )
-    if group is None:
-        return None
-    enrollment = invitation = None
-    held: frozenset[str] = frozenset()
-    if viewer.is_authenticated:
-        enrollment = with_waitlist_place(
-            Enrollment.objects.filter(group=group, user=viewer)
-        ).first()
-        invitation = (
-            Invitation.objects.filter(group=group).addressed_to(viewer).pending(now).first()
+    if not viewer.is_authenticated:
+        group = (
+            groups_visible_to(viewer)
+            .filter(slug=slug)
+            .annotate(seats_left=F("capacity") - F("seats_taken"))
+            .first()
         )
-        held = rights.rights_of(user=viewer, group=group)
-    return GroupPage(group=group, enrollment=enrollment, invitation=invitation, rights=held)
+        if group is None:
+            return None
+        return GroupPage(group=group, enrollment=None, invitation=None, rights=frozenset())
+    now = timezone.now()
+    person = {"user_id": viewer.pk, "email": viewer.email}
+    found = _VISIBLE_GROUP[leads_groups(viewer)].objects(**person, now=now, slug=slug)
+    if not found:
+        return None
+    group = found[0]
+    enrollment = _MY_ENROLLMENT.objects(group_id=group.pk, user_id=viewer.pk)
+    invitation = _MY_INVITATION.objects(group_id=group.pk, **person, now=now)
+    return GroupPage(
+        group=group,
+        enrollment=enrollment[0] if enrollment else None,
+        invitation=invitation[0] if invitation else None,
+        rights=rights.rights_of(user=viewer, group=group),
+    )
 
 
 @dataclass
