@@ -399,9 +399,11 @@ AUTH_USER_MODEL = "accounts.User"
 # The login email is unique ignoring case through a database constraint (and allauth's
 # EmailAddress table), which Django's plain unique check cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+# accounts.backends is allauth's backend (itself Django's ModelBackend) loading the logged-in
+# person, their privileges, second factor and guidelines standing in one query. A login names
+# the backend that made it, so logins made under the former list end once when this changes.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
