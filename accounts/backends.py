@@ -3,23 +3,24 @@
 Every logged-in request needs the person, their privileges (roles, and whether they hold any
 object right), whether they have a second factor (both for ``accounts.policy``), and where
 they stand with the guidelines (``accounts.context_processors``). Asked one by one that was
-four queries, each costing more CPU to build than to run; here it is one written statement,
-whose answers are left on the instance where those readers look first. Nothing is kept
+four queries, each costing more CPU to build than to run; here it is one, whose SQL the ORM
+builds once per process (``config.baked``), and its answers are left on the instance where
+those readers look first. Nothing is kept
 between requests: every request, and every socket's handshake, loads them afresh (the room's
 re-checks load their people themselves, ``chat.services.room_recheck``).
 """
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from allauth.mfa.models import Authenticator
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError
-from django.db import connections, router
+from django.db.models import Exists, OuterRef, QuerySet, Subquery
 
 from accounts.models import (
     GUIDELINES_STANDING,
@@ -29,68 +30,59 @@ from accounts.models import (
     GuidelinesVersion,
     User,
 )
-from accounts.policy import SECOND_FACTORS, object_right_tables
+from accounts.policy import SECOND_FACTORS, object_right_models
 from accounts.roles import Role
+from config.baked import Baked
 
 
-@cache
-def _login_sql() -> str:
-    """The statement (table and column names from the models' metadata; values are
-    parameters): the person's columns, then role names, any object right, a second factor,
-    the current guidelines accepted, any guidelines accepted."""
-    user = User._meta
-    person = user.pk.column
-    through = User.groups.through._meta
-    member = through.get_field("user").column
-    group = through.get_field("group").column
-    authenticator = Authenticator._meta
-    acceptance = GuidelinesAcceptance._meta
-    accepted_by = acceptance.get_field("user").column
-    accepted = acceptance.get_field("version").column
-    version = GuidelinesVersion._meta
-    columns = ", ".join(f'u."{field.column}"' for field in user.concrete_fields)
-    rights = " OR ".join(
-        f"EXISTS (SELECT 1 FROM {table} r WHERE r.user_id = u.{person})"  # noqa: S608
-        for table in object_right_tables()
+def _login_person(user_id: int) -> QuerySet[User]:
+    """The person, with their role names, whether they hold a right in each table of object
+    rights, a second factor, the guidelines in force accepted, and any accepted."""
+    person = OuterRef("pk")
+    latest = GuidelinesVersion.objects.filter(published_at__isnull=False).order_by("-version")
+    rights = {
+        f"{_RIGHT}{n}": Exists(model.objects.filter(user=person))
+        for n, model in enumerate(object_right_models())
+    }
+    return User.objects.filter(pk=user_id).annotate(
+        _role_names=ArraySubquery(Group.objects.filter(user=person).values("name")),
+        _second_factor=Exists(Authenticator.objects.filter(user=person, type__in=SECOND_FACTORS)),
+        _guidelines_current=Exists(
+            GuidelinesAcceptance.objects.filter(
+                user=person, version=Subquery(latest.values("pk")[:1])
+            )
+        ),
+        _guidelines_any=Exists(GuidelinesAcceptance.objects.filter(user=person)),
+        **rights,
     )
-    return (
-        f"SELECT {columns}, "  # noqa: S608
-        f"ARRAY(SELECT g.name FROM {through.db_table} ug JOIN {Group._meta.db_table} g "
-        f"ON g.id = ug.{group} WHERE ug.{member} = u.{person}), "
-        f"{rights or 'FALSE'}, "
-        f"EXISTS (SELECT 1 FROM {authenticator.db_table} a "
-        f"WHERE a.{authenticator.get_field('user').column} = u.{person} "
-        f"AND a.{authenticator.get_field('type').column} = ANY(%s)), "
-        f"EXISTS (SELECT 1 FROM {acceptance.db_table} ga WHERE ga.{accepted_by} = u.{person} "
-        f"AND ga.{accepted} = (SELECT v.id FROM {version.db_table} v "
-        "WHERE v.published_at IS NOT NULL ORDER BY v.version DESC LIMIT 1)), "
-        f"EXISTS (SELECT 1 FROM {acceptance.db_table} ga WHERE ga.{accepted_by} = u.{person}) "
-        f"FROM {user.db_table} u WHERE u.{person} = %s"
-    )
+
+
+_RIGHT = "_right_"
+_LOGIN_PERSON = Baked(_login_person, user_id=int)
 
 
 def login_person_load(user_id: Any) -> User | None:
     """The person ``user_id`` with their privileges, second factor and guidelines standing
-    set where ``accounts.policy`` and ``accounts.selectors`` read them (one query)."""
+    set where ``accounts.policy`` and ``accounts.selectors`` read them (one query, whose SQL
+    the ORM builds once per process)."""
     try:
         pk = User._meta.pk.to_python(user_id)
     except ValidationError:  # a session naming no valid id is no login
         return None
-    alias = router.db_for_read(User)
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_login_sql(), [[factor.value for factor in SECOND_FACTORS], pk])
-        row = cursor.fetchone()
-    if row is None:
+    found = _LOGIN_PERSON.objects(user_id=pk)
+    if not found:
         return None
-    fields = User._meta.concrete_fields
-    user = User.from_db(alias, [field.attname for field in fields], row[: len(fields)])
-    role_names, holds_object_rights, second_factor, current, any_accepted = row[len(fields) :]
-    held = set(role_names)
+    user = found[0]
+    loaded = user.__dict__
+    held = set(loaded.pop("_role_names"))
+    rights = [loaded.pop(name) for name in [name for name in loaded if name.startswith(_RIGHT)]]
     roles = frozenset(role for role in Role if role.value in held)
-    setattr(user, PRIVILEGES, (roles, bool(holds_object_rights)))
-    setattr(user, SECOND_FACTOR, bool(second_factor))
-    standing = "accepted" if current else "update" if any_accepted else "first"
-    setattr(user, GUIDELINES_STANDING, standing)
+    setattr(user, PRIVILEGES, (roles, any(rights)))
+    setattr(user, SECOND_FACTOR, loaded.pop("_second_factor"))
+    current, any_accepted = loaded.pop("_guidelines_current"), loaded.pop("_guidelines_any")
+    setattr(
+        user, GUIDELINES_STANDING, "accepted" if current else "update" if any_accepted else "first"
+    )
     return user
 
 

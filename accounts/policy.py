@@ -60,13 +60,12 @@ MFA_REQUIRED = LoginRefusal(
 )
 
 
-def object_right_tables() -> list[str]:
-    """Every table of per-person object rights (django-guardian's generic one and each app's
+def object_right_models() -> list[type[UserObjectPermissionBase]]:
+    """Every model of per-person object rights (django-guardian's generic one and each app's
     direct one), found through the model registry, so accounts depends on no app above it."""
     return sorted(
-        model._meta.db_table
-        for model in apps.get_models()
-        if issubclass(model, UserObjectPermissionBase)
+        (model for model in apps.get_models() if issubclass(model, UserObjectPermissionBase)),
+        key=lambda model: model._meta.db_table,
     )
 
 
@@ -86,7 +85,7 @@ def privileges_load(users: list[User]) -> None:
         f"JOIN {group_table} g ON g.id = ug.group_id WHERE ug.user_id = ANY(%s)"
     ]
     params: list[Any] = [ids]
-    for table in object_right_tables():
+    for table in (model._meta.db_table for model in object_right_models()):
         parts.append(
             f"SELECT DISTINCT user_id, %s FROM {table} WHERE user_id = ANY(%s)"  # noqa: S608
         )
