@@ -228,3 +228,12 @@ admin.site.unregister(UserSession)
 @admin.register(UserSession)
 class UserSessionAdmin(AllauthUserSessionAdmin):
     search_fields = ["user__pk", "user__display_name", "user__email", "ip"]
+
+    # Deleting a login from the list ends it (as "sign out other devices" does), not only its
+    # line: the login itself, and its copy in the cache, go through the session store.
+    def delete_model(self, request: HttpRequest, obj: UserSession) -> None:
+        obj.end()
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
+        for login in queryset:
+            login.end()

@@ -45,6 +45,11 @@ class UserManager(BaseUserManager["User"]):
 # Where accounts.policy keeps a person's roles and whether they hold any object right, loaded
 # together in one query: (frozenset of roles, bool).
 PRIVILEGES = "_hearth_privileges"
+# Where the login's one query (accounts.backends) leaves whether the person has a second factor
+# (bool) and where they stand with the guidelines ("accepted", "first" or "update"), so that
+# the policy and the page ask nothing more during the request.
+SECOND_FACTOR = "_hearth_second_factor"
+GUIDELINES_STANDING = "_hearth_guidelines_standing"
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -108,7 +113,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("roles", None)
-        self.__dict__.pop(PRIVILEGES, None)
+        for loaded in (PRIVILEGES, SECOND_FACTOR, GUIDELINES_STANDING):
+            self.__dict__.pop(loaded, None)
 
     def has_role(self, role: Role) -> bool:
         return role in self.roles

@@ -32,7 +32,7 @@ from django.db import connection
 from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermissionBase
 
-from accounts.models import PRIVILEGES, User
+from accounts.models import PRIVILEGES, SECOND_FACTOR, User
 from accounts.roles import MFA_REQUIRED_ROLES, Role
 from accounts.sessions import LOGIN_AT
 
@@ -60,13 +60,12 @@ MFA_REQUIRED = LoginRefusal(
 )
 
 
-def _object_right_tables() -> list[str]:
-    """Every table of per-person object rights (django-guardian's generic one and each app's
+def object_right_models() -> list[type[UserObjectPermissionBase]]:
+    """Every model of per-person object rights (django-guardian's generic one and each app's
     direct one), found through the model registry, so accounts depends on no app above it."""
     return sorted(
-        model._meta.db_table
-        for model in apps.get_models()
-        if issubclass(model, UserObjectPermissionBase)
+        (model for model in apps.get_models() if issubclass(model, UserObjectPermissionBase)),
+        key=lambda model: model._meta.db_table,
     )
 
 
@@ -86,7 +85,7 @@ def privileges_load(users: list[User]) -> None:
         f"JOIN {group_table} g ON g.id = ug.group_id WHERE ug.user_id = ANY(%s)"
     ]
     params: list[Any] = [ids]
-    for table in _object_right_tables():
+    for table in (model._meta.db_table for model in object_right_models()):
         parts.append(
             f"SELECT DISTINCT user_id, %s FROM {table} WHERE user_id = ANY(%s)"  # noqa: S608
         )
@@ -116,13 +115,17 @@ def requires_mfa(user: User) -> bool:
 
 
 def _with_second_factor(users: list[User]) -> set[int]:
-    if not users:
-        return set()
-    return set(
-        Authenticator.objects.filter(user__in=users, type__in=SECOND_FACTORS).values_list(
-            "user_id", flat=True
+    """Who of ``users`` has a second factor: as the login's query found it (``SECOND_FACTOR``,
+    set by ``accounts.backends``), else one query for the rest."""
+    found = {user.pk for user in users if getattr(user, SECOND_FACTOR, None) is True}
+    unknown = [user for user in users if getattr(user, SECOND_FACTOR, None) is None]
+    if unknown:
+        found.update(
+            Authenticator.objects.filter(user__in=unknown, type__in=SECOND_FACTORS).values_list(
+                "user_id", flat=True
+            )
         )
-    )
+    return found
 
 
 def _refusal_before_mfa(

@@ -6,7 +6,13 @@ from typing import Literal
 
 from django.db.models import Count, Q, QuerySet
 
-from accounts.models import GuidelinesAcceptance, GuidelinesVersion, TherapistApplication, User
+from accounts.models import (
+    GUIDELINES_STANDING,
+    GuidelinesAcceptance,
+    GuidelinesVersion,
+    TherapistApplication,
+    User,
+)
 from accounts.pseudonyms import normalize_display_name, suggest_display_name
 
 
@@ -49,9 +55,12 @@ GuidelinesStanding = Literal["accepted", "first", "update"]
 def guidelines_standing(*, user: User) -> GuidelinesStanding:
     """Where ``user`` stands with the guidelines in force (one query): ``accepted`` them,
     still to accept them for the ``first`` time, or to accept an ``update`` of a version they
-    accepted before. Anonymous visitors are ``first``."""
+    accepted before. Anonymous visitors are ``first``. Asks nothing when the login's
+    query (``accounts.backends``) has found it already."""
     if not user.is_authenticated:
         return "first"
+    if (standing := getattr(user, GUIDELINES_STANDING, None)) is not None:
+        return standing
     latest_published = (
         GuidelinesVersion.objects.filter(published_at__isnull=False)
         .order_by("-version")

@@ -15,6 +15,7 @@ from accounts.exceptions import ServiceError
 from accounts.hooks import run_role_revoked_hooks
 from accounts.models import (
     APPLICATION_REASON_MAX,
+    GUIDELINES_STANDING,
     ISSUING_BODY_MAX,
     JURISDICTION_MAX,
     LICENCE_NUMBER_MAX,
@@ -300,4 +301,6 @@ def guidelines_accept(*, actor: User, version: GuidelinesVersion) -> GuidelinesA
                 target=version,
                 details={"version": version.version},
             )
+    if hasattr(actor, GUIDELINES_STANDING):  # what the login's query found is now out of date
+        delattr(actor, GUIDELINES_STANDING)
     return acceptance

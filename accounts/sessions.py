@@ -59,6 +59,14 @@ def logins_current(session_keys: Iterable[str], *, now: datetime) -> dict[str, d
     return {row.session_key: decoder.decode(row.session_data) for row in rows}
 
 
+def logins_end(session_keys: Iterable[str]) -> None:
+    """End these logins through the session store: with a store that keeps a copy in the cache
+    (``cached_db``), deleting only the row would leave the copy working until it expired."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    for key in {key for key in session_keys if key}:
+        store().delete(key)
+
+
 def logins_renew(session_keys: Iterable[str], *, now: datetime) -> None:
     """Renew the idle expiry of these logins, as a request would: someone in a live room is not
     idle, though their browser may ask for no page while they are there."""

@@ -42,7 +42,9 @@ def subject_for(notification: Notification) -> str:
 @shared_task(name="accounts.tasks.purge_expired_sessions")
 @periodic("accounts.purge_expired_sessions")
 def purge_expired_sessions() -> int:
-    """Delete login sessions past their expiry (safe to run twice: deleting is idempotent)."""
+    """Delete login sessions past their expiry (safe to run twice: deleting is idempotent).
+
+    The rows alone: a copy the session store keeps in the cache expires with its login."""
     deleted, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
     return deleted
 

@@ -310,7 +310,7 @@ def login_cookie(user: Any) -> str:
 
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # as login() leaves it
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store["hearth_login_at"] = time.time()  # the absolute-timeout middleware reads it
     store.create()

@@ -399,9 +399,11 @@ AUTH_USER_MODEL = "accounts.User"
 # The login email is unique ignoring case through a database constraint (and allauth's
 # EmailAddress table), which Django's plain unique check cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+# accounts.backends is allauth's backend (itself Django's ModelBackend) loading the logged-in
+# person, their privileges, second factor and guidelines standing in one query. A login names
+# the backend that made it, so logins made under the former list end once when this changes.
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "allauth.account.auth_backends.AuthenticationBackend",
+    "accounts.backends.AuthenticationBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
@@ -460,6 +462,16 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ABSOLUTE_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# A login is read from the shared cache (Redis), the table behind it: one round trip instead of
+# a query on every request. Only with a cache every process shares: a per-process cache would
+# keep a login another process ended. Whatever ends a login must go through the session store
+# (accounts.sessions.logins_end), which removes the cached copy with the row; a copy is kept
+# no longer than the login's own expiry.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if REDIS_URL
+    else "django.contrib.sessions.backends.db"
+)
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 

@@ -29,13 +29,13 @@ from typing import Any
 from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
-from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 from guardian.models import UserObjectPermission
 
 from accounts.exceptions import ServiceError
 from accounts.models import GuidelinesAcceptance, Notification, TherapistApplication, User
+from accounts.sessions import logins_end
 from chat.models import Attendance, HiddenAuthor, Message, Participant, RoundTurn
 from groups.models import (
     CalendarFeed,
@@ -207,7 +207,7 @@ def account_erase(*, actor: User) -> User:
             UserSession.objects.filter(user=user).values_list("session_key", flat=True)
         )
         UserSession.objects.filter(user=user).delete()
-        Session.objects.filter(session_key__in=session_keys).delete()
+        logins_end(session_keys)
         user.email = ""
         user.display_name = f"Former member {user.pk}"
         user.set_unusable_password()
