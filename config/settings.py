@@ -462,16 +462,10 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_ABSOLUTE_SECONDS = int(os.environ.get("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-# A login is read from the shared cache (Redis), the table behind it: one round trip instead of
-# a query on every request. Only with a cache every process shares: a per-process cache would
-# keep a login another process ended. Whatever ends a login must go through the session store
-# (accounts.sessions.logins_end), which removes the cached copy with the row; a copy is kept
-# no longer than the login's own expiry.
-SESSION_ENGINE = (
-    "django.contrib.sessions.backends.cached_db"
-    if REDIS_URL
-    else "django.contrib.sessions.backends.db"
-)
+# Logins live in PostgreSQL, read by a baked query (accounts/session_store.py): ending one
+# takes effect at once in every process, with or without Redis. Whatever ends a login goes
+# through the session store (accounts.sessions.logins_end).
+SESSION_ENGINE = "accounts.session_store"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 

@@ -4,12 +4,15 @@ through the session store, or the cached copy would keep it working until it exp
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from allauth.usersessions.models import UserSession
 from asgiref.sync import sync_to_async
-from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.sessions import logins_end
 from tests.chat.conftest import (  # noqa: F401 (the fixture closes the room's connections)
@@ -65,8 +68,27 @@ def suspend(*, ended, other, person, staff) -> None:
     account_suspend(actor=staff, user=person, reason="Threats", until=None)
 
 
-def test_logins_are_read_from_the_shared_cache():
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+def test_the_session_store_reads_what_djangos_own_reads(member):
+    """The baked read (accounts.session_store) against Django's table-backed store."""
+    from django.contrib.sessions.backends.db import SessionStore as DjangoStore
+
+    from accounts.session_store import SessionStore
+
+    kept = DjangoStore()
+    kept["hearth_seen_at"] = 1.5
+    kept.create()
+    expired = DjangoStore()
+    expired["hearth_seen_at"] = 2.5
+    expired.create()
+    Session.objects.filter(session_key=expired.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    for login in (kept.session_key, expired.session_key, "no-such-login-key", ""):
+        ours, django = SessionStore(session_key=login), DjangoStore(session_key=login)
+        assert ours.load() == django.load()
+        assert ours.session_key == django.session_key
+    assert SessionStore(session_key=kept.session_key).load() == {"hearth_seen_at": 1.5}
+    assert SessionStore(session_key=expired.session_key).load() == {}
 
 
 @pytest.mark.parametrize(
