@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 
 from accounts.models import User
 from groups.models import CHECKOUT_WINDOW, CheckOut, Enrollment, GroupSession, TherapyGroup
@@ -35,26 +35,6 @@ def is_active_member(*, user: User, group_id: int) -> bool:
 def checkout_of(*, user: User, session: GroupSession) -> CheckOut | None:
     """``user``'s own answer for ``session``, if they gave one."""
     return CheckOut.objects.filter(session=session, user=user).first()
-
-
-def checkouts_waiting(*, user: User, now: datetime) -> list[GroupSession]:
-    """Sessions of ``user``'s groups whose check-out is open now, newest first, each with
-    ``my_feeling``, their answer on the scale if they gave one (for My schedule): one query."""
-    mine = CheckOut.objects.filter(session=OuterRef("pk"), user=user).values("feeling")[:1]
-    sessions = (
-        GroupSession.objects.filter(
-            group__enrollments__user=user,
-            group__enrollments__state=Enrollment.State.ACTIVE,
-            cancelled_at__isnull=True,
-            ends_at__gt=now - CHECKOUT_WINDOW,
-            starts_at__lt=now,
-        )
-        .filter(Q(closed_at__lte=now) | Q(closed_at__isnull=True, ends_at__lte=now))
-        .annotate(my_feeling=Subquery(mine))
-        .select_related("group")
-        .order_by("-starts_at")
-    )
-    return [session for session in sessions if checkout_open_at(session, now)]
 
 
 @dataclass

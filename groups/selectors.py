@@ -7,6 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.auth.models import Permission
+from django.db import connection
 from django.db.models import (
     Count,
     F,
@@ -26,7 +28,17 @@ from accounts.roles import Role
 from config.baked import Baked
 from config.fragments import Row
 from groups import rights
-from groups.models import Enrollment, GroupSession, Invitation, SessionNote, TherapyGroup
+from groups.models import (
+    CHECKOUT_WINDOW,
+    LONGEST_RUN,
+    CheckOut,
+    Enrollment,
+    GroupSession,
+    Invitation,
+    SessionNote,
+    TherapyGroup,
+    TherapyGroupUserObjectPermission,
+)
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
 
@@ -457,60 +469,6 @@ def _my_group_ids(user: User) -> QuerySet[Any, Any]:
     return member_of.union(facilitates)
 
 
-# What ``session_rows`` reads of a session and its group: nothing more is loaded for a list.
-SESSION_ROW_FIELDS = (
-    "group_id",
-    "starts_at",
-    "ends_at",
-    "room_opens_minutes",
-    "closed_at",
-    "cancelled_at",
-    "cancel_reason",
-    "rescheduled_at",
-    "reschedule_reason",
-    "group__title",
-    "group__slug",
-)
-
-MY_SCHEDULE_DAYS = 28
-MY_SCHEDULE_LIMIT = 40
-
-
-def my_schedule(*, user: User) -> QuerySet[GroupSession]:
-    """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` belongs to
-    or facilitates. Everything further ahead is in the calendar feed."""
-    now = timezone.now()
-    return (
-        GroupSession.objects.not_over(now)
-        .filter(
-            group_id__in=_my_group_ids(user),
-            starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
-        )
-        .select_related("group")
-        .only(*SESSION_ROW_FIELDS)
-        .order_by("starts_at")[:MY_SCHEDULE_LIMIT]
-    )
-
-
-def my_waiting(*, user: User) -> QuerySet[Enrollment]:
-    return (
-        with_waitlist_place(Enrollment.objects.filter(user=user, state=Enrollment.State.WAITLISTED))
-        .select_related("group")
-        .order_by("created_at")
-    )
-
-
-def my_invitations(*, user: User) -> QuerySet[Invitation]:
-    now = timezone.now()
-    return (
-        Invitation.objects.addressed_to(user)
-        .pending(now)
-        .filter(group__archived_at__isnull=True)
-        .select_related("group")
-        .order_by("created_at")
-    )
-
-
 def pseudonym_for_next_session(*, user: User) -> str | None:
     """The name ``user`` goes by in the group (joined or waited for) whose next session comes
     first, or None if they are in no group. One query."""
@@ -544,28 +502,6 @@ class SessionRow(Row):
     room_is_open: bool
 
 
-def session_rows(sessions: list[GroupSession], *, now: datetime) -> list[SessionRow]:
-    """The rows of ``sessions`` (loaded with their group) as they stand at ``now``."""
-    rows = []
-    for session in sessions:
-        status = session.status_at(now)
-        rows.append(
-            SessionRow(
-                pk=session.pk,
-                group=GroupLink(title=session.group.title, slug=session.group.slug),
-                starts_at=session.starts_at,
-                ends_at=session.ends_at,
-                cancelled_at=session.cancelled_at,
-                cancel_reason=session.cancel_reason,
-                rescheduled_at=session.rescheduled_at,
-                reschedule_reason=session.reschedule_reason,
-                status=status,
-                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
-            )
-        )
-    return rows
-
-
 @dataclass(frozen=True)
 class DashboardGroupRow(Row):
     """What "Groups I lead" prints of one group, as plain values."""
@@ -581,22 +517,223 @@ class DashboardGroupRow(Row):
     is_listed: bool
 
 
-def dashboard_group_rows(groups: list[TherapyGroup]) -> list[DashboardGroupRow]:
-    """The rows of ``groups`` as loaded by ``facilitated_groups``."""
-    return [
-        DashboardGroupRow(
-            title=group.title,
-            slug=group.slug,
-            active_count=group.active_count,  # type: ignore[attr-defined]
-            capacity=group.capacity,
-            waitlist_count=group.waitlist_count,  # type: ignore[attr-defined]
-            next_starts_at=group.next_starts_at,  # type: ignore[attr-defined]
-            archived_at=group.archived_at,
-            is_closed=group.is_closed,
-            is_listed=group.is_listed,
+# --- My schedule and "Groups I lead" -----------------------------------------------------------
+# Everyone who takes part opens one of these two pages on every visit. Their reads are written
+# SQL with the tables named from the models' metadata and every value a parameter: building
+# the same queries through the ORM cost about 1 ms each, most of these pages' time (the
+# profile of /schedule/ and /facilitate/). They give plain values straight into the rows the
+# templates print; tests/groups/test_page_reads.py holds them equal to the ORM's answers.
+
+MY_SCHEDULE_DAYS = 28
+MY_SCHEDULE_LIMIT = 40
+
+
+def _tables() -> dict[str, str]:
+    return {
+        "group": TherapyGroup._meta.db_table,
+        "session": GroupSession._meta.db_table,
+        "enrollment": Enrollment._meta.db_table,
+        "invitation": Invitation._meta.db_table,
+        "checkout": CheckOut._meta.db_table,
+        "right": TherapyGroupUserObjectPermission._meta.db_table,
+        "permission": Permission._meta.db_table,
+    }
+
+
+def _right_group_ids_sql(tables: dict[str, str]) -> str:
+    """``rights.groups_with_right`` as SQL for ``IN (…)``; parameters: the person's id, the
+    right."""
+    return (
+        f"SELECT r.content_object_id FROM {tables['right']} r "  # noqa: S608
+        f"JOIN {tables['permission']} p ON p.id = r.permission_id "
+        "WHERE r.user_id = %s AND p.codename = %s"
+    )
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionTimes:
+    """The facts a session's status comes from, judged by the model's own rules."""
+
+    starts_at: datetime
+    ends_at: datetime
+    room_opens_minutes: int
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+
+    Status = GroupSession.Status
+    room_opens_at = GroupSession.room_opens_at
+    closes_at = GroupSession.closes_at
+    status_at = GroupSession.status_at
+
+
+def _coming_session_rows(
+    group_ids_sql: str, params: list[Any], *, now: datetime, days: int, limit: int
+) -> list[SessionRow]:
+    """The sessions not over (``GroupSession.objects.not_over``) of the groups whose ids
+    ``group_ids_sql`` selects, starting within ``days``, first first, at most ``limit``: one
+    query."""
+    tables = _tables()
+    sql = (
+        "SELECT s.id, g.title, g.slug, s.starts_at, s.ends_at, s.room_opens_minutes, "  # noqa: S608
+        "s.closed_at, s.cancelled_at, s.cancel_reason, s.rescheduled_at, s.reschedule_reason "
+        f"FROM {tables['session']} s JOIN {tables['group']} g ON g.id = s.group_id "
+        f"WHERE s.group_id IN ({group_ids_sql}) "
+        "AND s.ends_at > %s AND s.starts_at > %s AND s.starts_at < %s "
+        "ORDER BY s.starts_at LIMIT %s"
+    )
+    found = _fetch(sql, [*params, now, now - LONGEST_RUN, now + timedelta(days=days), limit])
+    rows = []
+    for pk, title, slug, starts, ends, opens, closed, cancelled, why, moved, moved_why in found:
+        times = _SessionTimes(starts, ends, opens, closed, cancelled)
+        status = times.status_at(now)  # type: ignore[misc]  # the model's rule, borrowed
+        rows.append(
+            SessionRow(
+                pk=pk,
+                group=GroupLink(title=title, slug=slug),
+                starts_at=starts,
+                ends_at=ends,
+                cancelled_at=cancelled,
+                cancel_reason=why,
+                rescheduled_at=moved,
+                reschedule_reason=moved_why,
+                status=status,
+                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
+            )
         )
-        for group in groups
+    return rows
+
+
+def my_schedule(*, user: User, now: datetime) -> list[SessionRow]:
+    """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` is an
+    active member of or facilitates, as rows. Everything further ahead is in the calendar
+    feed."""
+    tables = _tables()
+    # A UNION rather than OR'd IN clauses, as in ``_my_group_ids``.
+    mine = (
+        f"SELECT e.group_id FROM {tables['enrollment']} e "  # noqa: S608
+        f"WHERE e.user_id = %s AND e.state = %s UNION {_right_group_ids_sql(tables)}"
+    )
+    return _coming_session_rows(
+        mine,
+        [user.pk, Enrollment.State.ACTIVE.value, user.pk, rights.FACILITATE],
+        now=now,
+        days=MY_SCHEDULE_DAYS,
+        limit=MY_SCHEDULE_LIMIT,
+    )
+
+
+def facilitated_sessions(
+    *, user: User, now: datetime, days: int = 7, limit: int = 30
+) -> list[SessionRow]:
+    """The next week's sessions of the groups ``user`` facilitates (at most ``limit``)."""
+    return _coming_session_rows(
+        _right_group_ids_sql(_tables()),
+        [user.pk, rights.FACILITATE],
+        now=now,
+        days=days,
+        limit=limit,
+    )
+
+
+@dataclass(frozen=True)
+class WaitingPlace:
+    group: GroupLink
+    place: int  # 1 is next (``with_waitlist_place``)
+
+
+@dataclass(frozen=True)
+class InvitationLink:
+    group: GroupLink
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckOutDue:
+    pk: int  # the session's
+    group: GroupLink
+    starts_at: datetime
+    my_feeling: int | None  # their answer on the scale, if they gave one
+
+
+@dataclass
+class MyLists:
+    """What My schedule lists beside the sessions, each in its order."""
+
+    waiting: list[WaitingPlace]  # the waiting lists they are on, oldest first
+    invitations: list[InvitationLink]  # pending, to groups not archived, oldest first
+    checkouts: list[CheckOutDue]  # sessions of their groups whose check-out is open, newest first
+
+
+def my_lists(*, user: User, now: datetime) -> MyLists:
+    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): one
+    query, whether or not there is anything."""
+    tables = _tables()
+    waitlisted = Enrollment.State.WAITLISTED.value
+    addressed = "i.invitee_id = %s"
+    addressed_params: list[Any] = [user.pk]
+    if user.email:  # ``InvitationQuerySet.addressed_to``
+        addressed = f"({addressed} OR (i.invitee_id IS NULL AND UPPER(i.email::text) = UPPER(%s)))"
+        addressed_params.append(user.email)
+    sql = (
+        # The place on the list, counted as ``with_waitlist_place`` counts it.
+        "SELECT 'w', g.title, g.slug, e.id, "  # noqa: S608
+        f"(SELECT COUNT(*) FROM {tables['enrollment']} o WHERE o.group_id = e.group_id "
+        "AND o.state = %s AND o.waitlist_position <= e.waitlist_position), "
+        "NULL::text, NULL::timestamptz, e.created_at "
+        f"FROM {tables['enrollment']} e JOIN {tables['group']} g ON g.id = e.group_id "
+        "WHERE e.user_id = %s AND e.state = %s "
+        # ``Invitation.objects.addressed_to(user).pending(now)``, to groups not archived.
+        "UNION ALL SELECT 'i', g.title, g.slug, i.id, NULL::bigint, i.token, i.expires_at, "
+        "i.created_at "
+        f"FROM {tables['invitation']} i JOIN {tables['group']} g ON g.id = i.group_id "
+        f"WHERE {addressed} AND i.accepted_at IS NULL AND i.declined_at IS NULL "
+        "AND i.revoked_at IS NULL AND i.expires_at > %s AND g.archived_at IS NULL "
+        # Sessions of groups they hold a place in, not cancelled, closed (at the end, or
+        # earlier if ended) and closed less than CHECKOUT_WINDOW ago: ``checkout_open_at``.
+        "UNION ALL SELECT 'c', g.title, g.slug, s.id, "
+        f"(SELECT c.feeling FROM {tables['checkout']} c "
+        "WHERE c.session_id = s.id AND c.user_id = %s LIMIT 1), NULL::text, s.starts_at, "
+        "s.starts_at "
+        f"FROM {tables['session']} s JOIN {tables['group']} g ON g.id = s.group_id "
+        f"WHERE s.group_id IN (SELECT m.group_id FROM {tables['enrollment']} m "
+        "WHERE m.user_id = %s AND m.state = %s) "
+        "AND s.cancelled_at IS NULL AND s.ends_at > %s AND s.starts_at < %s "
+        "AND (s.closed_at <= %s OR (s.closed_at IS NULL AND s.ends_at <= %s)) "
+        "AND LEAST(s.ends_at, COALESCE(s.closed_at, s.ends_at)) > %s"
+    )
+    window_start = now - CHECKOUT_WINDOW
+    params = [
+        *(waitlisted, user.pk, waitlisted),
+        *(*addressed_params, now),
+        *(user.pk, user.pk, Enrollment.State.ACTIVE.value, window_start, now, now, now),
+        window_start,
     ]
+    found: dict[str, list[tuple[Any, ...]]] = {"w": [], "i": [], "c": []}
+    for kind, *values in _fetch(sql, params):
+        found[kind].append(tuple(values))
+    for kind, newest_first in (("w", False), ("i", False), ("c", True)):
+        found[kind].sort(key=lambda values: (values[-1], values[2]), reverse=newest_first)
+    return MyLists(
+        waiting=[
+            WaitingPlace(group=GroupLink(title=title, slug=slug), place=place)
+            for title, slug, _, place, _, _, _ in found["w"]
+        ],
+        invitations=[
+            InvitationLink(group=GroupLink(title=title, slug=slug), token=token, expires_at=at)
+            for title, slug, _, _, token, at, _ in found["i"]
+        ],
+        checkouts=[
+            CheckOutDue(pk=pk, group=GroupLink(title=title, slug=slug), starts_at=at, my_feeling=n)
+            for title, slug, pk, n, _, at, _ in found["c"]
+        ],
+    )
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
@@ -630,30 +767,49 @@ def login_landing(*, user: User) -> str:
     return reverse("groups:dashboard" if leads else "groups:my_schedule")
 
 
-def facilitated_groups(*, user: User) -> QuerySet[TherapyGroup]:
-    """The facilitator dashboard: groups ``user`` facilitates, with counts and next session."""
-    now = timezone.now()
-    return (
-        _with_next_session(_with_seats(groups_facilitated_by(user)), now)
-        .select_related("topic")
-        .order_by(F("archived_at").asc(nulls_first=True), "title")
+def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
+    """The groups ``user`` facilitates for "Groups I lead", archived last, by title: one query.
+
+    The places taken and the next session are read off the group row, where the services
+    keep them (``groups.services.listing``); a row whose stored next session has closed (the
+    sweep has not moved it on yet) has it worked out from the sessions instead, as the
+    directory does. Only the waiting list is counted, per group.
+    """
+    tables = _tables()
+    sql = (
+        "SELECT g.title, g.slug, g.seats_taken, g.capacity, "  # noqa: S608
+        f"(SELECT COUNT(*) FROM {tables['enrollment']} e "
+        "WHERE e.group_id = g.id AND e.state = %s), "
+        "CASE WHEN g.next_session_closes_at <= %s THEN "
+        # ``GroupSession.objects.upcoming(now)``, the first by start.
+        f"(SELECT s.starts_at FROM {tables['session']} s WHERE s.group_id = g.id "
+        "AND s.ends_at > %s AND s.starts_at > %s AND s.cancelled_at IS NULL "
+        "AND (s.closed_at IS NULL OR s.closed_at > %s) ORDER BY s.starts_at LIMIT 1) "
+        "ELSE g.next_session_starts_at END, "
+        "g.archived_at, g.is_closed, g.is_listed "
+        f"FROM {tables['group']} g WHERE g.id IN ({_right_group_ids_sql(tables)}) "
+        "ORDER BY g.archived_at ASC NULLS FIRST, g.title"
     )
-
-
-def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> QuerySet[GroupSession]:
-    """The next week's sessions of the groups ``user`` facilitates (at most ``limit``)."""
-    now = timezone.now()
-    facilitates = rights.groups_with_right(user=user, right=rights.FACILITATE)
-    return (
-        GroupSession.objects.not_over(now)
-        .filter(
-            group_id__in=facilitates,
-            starts_at__lt=now + timedelta(days=days),
+    params = [
+        *(Enrollment.State.WAITLISTED.value, now, now, now - LONGEST_RUN, now),
+        *(user.pk, rights.FACILITATE),
+    ]
+    return [
+        DashboardGroupRow(
+            title=title,
+            slug=slug,
+            active_count=taken,
+            capacity=capacity,
+            waitlist_count=waiting,
+            next_starts_at=next_starts,
+            archived_at=archived,
+            is_closed=is_closed,
+            is_listed=is_listed,
         )
-        .select_related("group")
-        .only(*SESSION_ROW_FIELDS)
-        .order_by("starts_at")[:limit]
-    )
+        for title, slug, taken, capacity, waiting, next_starts, archived, is_closed, is_listed in (
+            _fetch(sql, params)
+        )
+    ]
 
 
 @dataclass
@@ -738,16 +894,19 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 
 
 __all__ = [
+    "CheckOutDue",
     "DashboardGroupRow",
     "DirectoryFilters",
     "DirectoryResults",
     "GroupDetails",
     "GroupLink",
     "GroupPage",
+    "InvitationLink",
     "ManagePage",
+    "MyLists",
     "SessionRow",
+    "WaitingPlace",
     "calendar_sessions",
-    "dashboard_group_rows",
     "directory",
     "directory_audience",
     "facilitated_groups",
@@ -757,12 +916,10 @@ __all__ = [
     "groups_facilitated_by",
     "groups_visible_to",
     "manage_page",
-    "my_invitations",
+    "my_lists",
     "my_schedule",
-    "my_waiting",
     "session_for_participant",
     "session_for_viewer",
-    "session_rows",
 ]
 
 
