@@ -233,7 +233,7 @@ def world(therapist):
     # Check-outs: ended ten minutes ago (one answered), ended early, a day and more ago,
     # cancelled, and in a group they only wait for.
     answered = _move(make_session(joined, days_ahead=50, hour=6), starts_in=timedelta(minutes=-70))
-    _move(make_session(joined, days_ahead=51, hour=6), starts_in=timedelta(hours=-5))
+    five_ago = _move(make_session(joined, days_ahead=51, hour=6), starts_in=timedelta(hours=-5))
     _move(make_session(joined, days_ahead=52, hour=6), starts_in=timedelta(hours=-26))
     ended_early = _move(
         make_session(joined, days_ahead=53, hour=6), starts_in=timedelta(minutes=-10)
@@ -244,6 +244,15 @@ def world(therapist):
     _move(cancelled, starts_in=timedelta(hours=-3))
     _move(make_session(full, days_ahead=55, hour=6), starts_in=timedelta(hours=-7))
     checkout_answer(actor=person, session=answered, feeling=4, words="", now=timezone.now())
+    neighbour = make_member(joined).user
+    checkout_answer(actor=neighbour, session=five_ago, feeling=2, words="", now=timezone.now())
+    # Due to end within the day, but ended early more than a day ago: its check-out is over.
+    long_ago = _move(
+        make_session(second, days_ahead=56, hour=6, minutes=240), starts_in=timedelta(hours=-27)
+    )
+    GroupSession.objects.filter(pk=long_ago.pk).update(
+        closed_at=timezone.now() - timedelta(hours=25)
+    )
 
     # Invitations: to them, to their address in another case, expired, withdrawn, accepted,
     # and to a group since archived.
