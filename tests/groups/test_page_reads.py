@@ -228,6 +228,7 @@ def world(therapist):
     make_member(full, person)  # 2nd on the list
     ahead = Enrollment.objects.filter(group=full, state="waitlisted").order_by("pk").first()
     enrollment_withdraw(actor=ahead.user, enrollment=ahead)  # now next
+    make_member(full)  # behind them
     make_member(led), make_member(led), make_member(led), make_member(led)
 
     # Check-outs: ended ten minutes ago (one answered), ended early, a day and more ago,
@@ -247,9 +248,8 @@ def world(therapist):
     neighbour = make_member(joined).user
     checkout_answer(actor=neighbour, session=five_ago, feeling=2, words="", now=timezone.now())
     # Due to end within the day, but ended early more than a day ago: its check-out is over.
-    long_ago = _move(
-        make_session(second, days_ahead=56, hour=6, minutes=240), starts_in=timedelta(hours=-27)
-    )
+    long_ago = make_session(second, days_ahead=56, hour=6, minutes=240)
+    long_ago = _move(long_ago, starts_in=timedelta(hours=-27), minutes=240)
     GroupSession.objects.filter(pk=long_ago.pk).update(
         closed_at=timezone.now() - timedelta(hours=25)
     )
@@ -296,7 +296,7 @@ def test_my_schedule_stops_at_its_limit_as_the_orm_does(therapist):
             starts_at=soon + timedelta(hours=hours),
             ends_at=soon + timedelta(hours=hours, minutes=30),
         )
-        for hours in range(0, selectors.MY_SCHEDULE_LIMIT * 12, 12)
+        for hours in range(0, (selectors.MY_SCHEDULE_LIMIT + 5) * 12, 12)
     )
     now = timezone.now()
     rows = selectors.my_schedule(user=therapist, now=now)
@@ -336,7 +336,7 @@ def test_groups_i_lead_reads_the_places_and_next_sessions_the_orm_counts(world):
     rows = {
         row.title: row for row in selectors.facilitated_groups(user=world["therapist"], now=now)
     }
-    assert (rows["Full"].active_count, rows["Full"].waitlist_count) == (2, 1)
+    assert (rows["Full"].active_count, rows["Full"].waitlist_count) == (2, 2)
     assert (rows["Led here"].active_count, rows["Led here"].waitlist_count) == (2, 2)
     assert rows["Archived"].archived_at is not None
     assert list(rows)[-1] == "Archived"
