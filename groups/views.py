@@ -22,7 +22,7 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.fragments import render_row
+from config.fragments import render_rows
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -279,7 +279,7 @@ def my_schedule(request: HttpRequest) -> HttpResponse:
         "groups/my_schedule.html",
         {
             "sessions": rows,
-            "session_items": [render_row("groups/_schedule_session.html", row) for row in rows],
+            "session_items": render_rows("groups/_schedule_session.html", rows),
             "waiting": lists.waiting,
             "invitations": lists.invitations,
             "checkouts": lists.checkouts,
@@ -353,11 +353,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "groups/dashboard.html",
         {
             "groups": groups,
-            "group_items": [render_row("groups/_dashboard_group.html", row) for row in groups],
+            "group_items": render_rows("groups/_dashboard_group.html", groups),
             "sessions": sessions,
-            "session_items": [
-                render_row("groups/_dashboard_session.html", row) for row in sessions
-            ],
+            "session_items": render_rows("groups/_dashboard_session.html", sessions),
         },
     )
 
