@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import DurationField, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Least
 
 from accounts.models import User
 from groups.models import CHECKOUT_WINDOW, CheckOut, Enrollment, GroupSession, TherapyGroup
@@ -18,10 +19,26 @@ CHECKOUT_SESSIONS_SHOWN = 20
 
 
 def checkout_open_at(session: GroupSession, now: datetime) -> bool:
-    """Whether the session's check-out takes answers now: from its close, for a day."""
+    """Whether the session's check-out takes answers now: from its close, for a day.
+
+    The same rule as ``checkouts_open`` (a session in hand is judged without a query);
+    tests/groups/test_page_reads.py holds the two equal.
+    """
     return (
         session.cancelled_at is None
         and session.closes_at <= now < session.closes_at + CHECKOUT_WINDOW
+    )
+
+
+def checkouts_open(sessions: QuerySet[GroupSession], now: datetime) -> QuerySet[GroupSession]:
+    """The sessions among ``sessions`` whose check-out takes answers at ``now``
+    (``checkout_open_at``), in one query; ``now`` is its only value, so it can be baked."""
+    closes_at = Least("ends_at", Coalesce("closed_at", "ends_at"))  # GroupSession.closes_at
+    window = Value(CHECKOUT_WINDOW, DurationField())
+    return (
+        sessions.filter(cancelled_at__isnull=True)
+        .alias(checkout_closes_at=closes_at, checkout_until=closes_at + window)
+        .filter(checkout_closes_at__lte=now, checkout_until__gt=now)
     )
 
 
