@@ -7,9 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import Permission
-from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     F,
     IntegerField,
@@ -18,6 +17,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -28,16 +28,14 @@ from accounts.roles import Role
 from config.baked import Baked
 from config.fragments import Row
 from groups import rights
+from groups.checkout import checkouts_open
 from groups.models import (
-    CHECKOUT_WINDOW,
-    LONGEST_RUN,
     CheckOut,
     Enrollment,
     GroupSession,
     Invitation,
     SessionNote,
     TherapyGroup,
-    TherapyGroupUserObjectPermission,
 )
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
@@ -87,24 +85,22 @@ def groups_visible_to(user: User) -> QuerySet[TherapyGroup]:
     return groups.filter(visible_to(user, timezone.now(), leads=leads_groups(user)))
 
 
+def _enrollment_count(state: Enrollment.State) -> Coalesce:
+    """The number of the group's (``OuterRef("pk")``) enrollments in ``state``."""
+    counted = (
+        Enrollment.objects.filter(group=OuterRef("pk"), state=state)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
-    active = (
-        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.ACTIVE)
-        .order_by()
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    waiting = (
-        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.WAITLISTED)
-        .order_by()
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     return groups.annotate(
-        active_count=Coalesce(Subquery(active, output_field=IntegerField()), Value(0)),
-        waitlist_count=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)),
+        active_count=_enrollment_count(Enrollment.State.ACTIVE),
+        waitlist_count=_enrollment_count(Enrollment.State.WAITLISTED),
     ).annotate(seats_left=F("capacity") - F("active_count"))
 
 
@@ -518,42 +514,33 @@ class DashboardGroupRow(Row):
 
 
 # --- My schedule and "Groups I lead" -----------------------------------------------------------
-# Everyone who takes part opens one of these two pages on every visit. Their reads are written
-# SQL with the tables named from the models' metadata and every value a parameter: building
-# the same queries through the ORM cost about 1 ms each, most of these pages' time (the
-# profile of /schedule/ and /facilitate/). They give plain values straight into the rows the
-# templates print; tests/groups/test_page_reads.py holds them equal to the ORM's answers.
+# Everyone who takes part opens one of these two pages on every visit. Their reads are baked
+# (``config.baked``): the ORM builds each once per process from the rules' own functions
+# (``not_over``, ``addressed_to``/``pending``, ``with_waitlist_place``,
+# ``rights.groups_with_right``, ``checkout.checkouts_open``), where building them on every
+# request cost about 1 ms each, most of these pages' time. They give plain values straight
+# into the rows the templates print; tests/groups/test_page_reads.py holds them equal to the
+# ORM's answers.
 
 MY_SCHEDULE_DAYS = 28
 MY_SCHEDULE_LIMIT = 40
+FACILITATED_SESSIONS_DAYS = 7
+FACILITATED_SESSIONS_LIMIT = 30
 
-
-def _tables() -> dict[str, str]:
-    return {
-        "group": TherapyGroup._meta.db_table,
-        "session": GroupSession._meta.db_table,
-        "enrollment": Enrollment._meta.db_table,
-        "invitation": Invitation._meta.db_table,
-        "checkout": CheckOut._meta.db_table,
-        "right": TherapyGroupUserObjectPermission._meta.db_table,
-        "permission": Permission._meta.db_table,
-    }
-
-
-def _right_group_ids_sql(tables: dict[str, str]) -> str:
-    """``rights.groups_with_right`` as SQL for ``IN (…)``; parameters: the person's id, the
-    right."""
-    return (
-        f"SELECT r.content_object_id FROM {tables['right']} r "  # noqa: S608
-        f"JOIN {tables['permission']} p ON p.id = r.permission_id "
-        "WHERE r.user_id = %s AND p.codename = %s"
-    )
-
-
-def _fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+# What a session row reads of a session and its group, in this order.
+_SESSION_ROW_VALUES = (
+    "pk",
+    "group__title",
+    "group__slug",
+    "starts_at",
+    "ends_at",
+    "room_opens_minutes",
+    "closed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "rescheduled_at",
+    "reschedule_reason",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -572,22 +559,8 @@ class _SessionTimes:
     status_at = GroupSession.status_at
 
 
-def _coming_session_rows(
-    group_ids_sql: str, params: list[Any], *, now: datetime, days: int, limit: int
-) -> list[SessionRow]:
-    """The sessions not over (``GroupSession.objects.not_over``) of the groups whose ids
-    ``group_ids_sql`` selects, starting within ``days``, first first, at most ``limit``: one
-    query."""
-    tables = _tables()
-    sql = (
-        "SELECT s.id, g.title, g.slug, s.starts_at, s.ends_at, s.room_opens_minutes, "  # noqa: S608
-        "s.closed_at, s.cancelled_at, s.cancel_reason, s.rescheduled_at, s.reschedule_reason "
-        f"FROM {tables['session']} s JOIN {tables['group']} g ON g.id = s.group_id "
-        f"WHERE s.group_id IN ({group_ids_sql}) "
-        "AND s.ends_at > %s AND s.starts_at > %s AND s.starts_at < %s "
-        "ORDER BY s.starts_at LIMIT %s"
-    )
-    found = _fetch(sql, [*params, now, now - LONGEST_RUN, now + timedelta(days=days), limit])
+def _session_rows(found: list[tuple[Any, ...]], now: datetime) -> list[SessionRow]:
+    """Session rows of ``_SESSION_ROW_VALUES`` tuples, with their status at ``now``."""
     rows = []
     for pk, title, slug, starts, ends, opens, closed, cancelled, why, moved, moved_why in found:
         times = _SessionTimes(starts, ends, opens, closed, cancelled)
@@ -609,36 +582,44 @@ def _coming_session_rows(
     return rows
 
 
+def _coming_sessions(group_ids: QuerySet[Any, Any], now: datetime, until: datetime) -> QuerySet:
+    """The sessions not over of the groups ``group_ids`` selects, starting before ``until``,
+    first first."""
+    return (
+        GroupSession.objects.not_over(now)
+        .filter(group_id__in=group_ids, starts_at__lt=until)
+        .order_by("starts_at")
+        .values_list(*_SESSION_ROW_VALUES)
+    )
+
+
+def _my_sessions(user_id: int, now: datetime, until: datetime) -> QuerySet[Any, Any]:
+    mine = _my_group_ids(User(pk=user_id))
+    return _coming_sessions(mine, now, until)[:MY_SCHEDULE_LIMIT]
+
+
+def _facilitated_sessions(user_id: int, now: datetime, until: datetime) -> QuerySet[Any, Any]:
+    facilitates = rights.groups_with_right(user=User(pk=user_id), right=rights.FACILITATE)
+    return _coming_sessions(facilitates, now, until)[:FACILITATED_SESSIONS_LIMIT]
+
+
+_MY_SESSIONS = Baked(_my_sessions, user_id=int, now=datetime, until=datetime)
+_FACILITATED_SESSIONS = Baked(_facilitated_sessions, user_id=int, now=datetime, until=datetime)
+
+
 def my_schedule(*, user: User, now: datetime) -> list[SessionRow]:
     """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` is an
     active member of or facilitates, as rows. Everything further ahead is in the calendar
     feed."""
-    tables = _tables()
-    # A UNION rather than OR'd IN clauses, as in ``_my_group_ids``.
-    mine = (
-        f"SELECT e.group_id FROM {tables['enrollment']} e "  # noqa: S608
-        f"WHERE e.user_id = %s AND e.state = %s UNION {_right_group_ids_sql(tables)}"
-    )
-    return _coming_session_rows(
-        mine,
-        [user.pk, Enrollment.State.ACTIVE.value, user.pk, rights.FACILITATE],
-        now=now,
-        days=MY_SCHEDULE_DAYS,
-        limit=MY_SCHEDULE_LIMIT,
-    )
+    until = now + timedelta(days=MY_SCHEDULE_DAYS)
+    return _session_rows(_MY_SESSIONS.rows(user_id=user.pk, now=now, until=until), now)
 
 
-def facilitated_sessions(
-    *, user: User, now: datetime, days: int = 7, limit: int = 30
-) -> list[SessionRow]:
-    """The next week's sessions of the groups ``user`` facilitates (at most ``limit``)."""
-    return _coming_session_rows(
-        _right_group_ids_sql(_tables()),
-        [user.pk, rights.FACILITATE],
-        now=now,
-        days=days,
-        limit=limit,
-    )
+def facilitated_sessions(*, user: User, now: datetime) -> list[SessionRow]:
+    """The next week's sessions of the groups ``user`` facilitates (at most
+    FACILITATED_SESSIONS_LIMIT)."""
+    until = now + timedelta(days=FACILITATED_SESSIONS_DAYS)
+    return _session_rows(_FACILITATED_SESSIONS.rows(user_id=user.pk, now=now, until=until), now)
 
 
 @dataclass(frozen=True)
@@ -671,67 +652,69 @@ class MyLists:
     checkouts: list[CheckOutDue]  # sessions of their groups whose check-out is open, newest first
 
 
-def my_lists(*, user: User, now: datetime) -> MyLists:
-    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): one
-    query, whether or not there is anything."""
-    tables = _tables()
-    waitlisted = Enrollment.State.WAITLISTED.value
-    addressed = "i.invitee_id = %s"
-    addressed_params: list[Any] = [user.pk]
-    if user.email:  # ``InvitationQuerySet.addressed_to``
-        addressed = f"({addressed} OR (i.invitee_id IS NULL AND UPPER(i.email::text) = UPPER(%s)))"
-        addressed_params.append(user.email)
-    sql = (
-        # The place on the list, counted as ``with_waitlist_place`` counts it.
-        "SELECT 'w', g.title, g.slug, e.id, "  # noqa: S608
-        f"(SELECT COUNT(*) FROM {tables['enrollment']} o WHERE o.group_id = e.group_id "
-        "AND o.state = %s AND o.waitlist_position <= e.waitlist_position), "
-        "NULL::text, NULL::timestamptz, e.created_at "
-        f"FROM {tables['enrollment']} e JOIN {tables['group']} g ON g.id = e.group_id "
-        "WHERE e.user_id = %s AND e.state = %s "
-        # ``Invitation.objects.addressed_to(user).pending(now)``, to groups not archived.
-        "UNION ALL SELECT 'i', g.title, g.slug, i.id, NULL::bigint, i.token, i.expires_at, "
-        "i.created_at "
-        f"FROM {tables['invitation']} i JOIN {tables['group']} g ON g.id = i.group_id "
-        f"WHERE {addressed} AND i.accepted_at IS NULL AND i.declined_at IS NULL "
-        "AND i.revoked_at IS NULL AND i.expires_at > %s AND g.archived_at IS NULL "
-        # Sessions of groups they hold a place in, not cancelled, closed (at the end, or
-        # earlier if ended) and closed less than CHECKOUT_WINDOW ago: ``checkout_open_at``.
-        "UNION ALL SELECT 'c', g.title, g.slug, s.id, "
-        f"(SELECT c.feeling FROM {tables['checkout']} c "
-        "WHERE c.session_id = s.id AND c.user_id = %s LIMIT 1), NULL::text, s.starts_at, "
-        "s.starts_at "
-        f"FROM {tables['session']} s JOIN {tables['group']} g ON g.id = s.group_id "
-        f"WHERE s.group_id IN (SELECT m.group_id FROM {tables['enrollment']} m "
-        "WHERE m.user_id = %s AND m.state = %s) "
-        "AND s.cancelled_at IS NULL AND s.ends_at > %s AND s.starts_at < %s "
-        "AND (s.closed_at <= %s OR (s.closed_at IS NULL AND s.ends_at <= %s)) "
-        "AND LEAST(s.ends_at, COALESCE(s.closed_at, s.ends_at)) > %s"
+def _my_waiting(user_id: int) -> QuerySet[Any, Any]:
+    waiting = Enrollment.objects.filter(user_id=user_id, state=Enrollment.State.WAITLISTED)
+    return (
+        with_waitlist_place(waiting)  # type: ignore[misc]
+        .order_by("created_at", "pk")
+        .values_list("group__title", "group__slug", "waitlist_place")
     )
-    window_start = now - CHECKOUT_WINDOW
-    params = [
-        *(waitlisted, user.pk, waitlisted),
-        *(*addressed_params, now),
-        *(user.pk, user.pk, Enrollment.State.ACTIVE.value, window_start, now, now, now),
-        window_start,
-    ]
-    found: dict[str, list[tuple[Any, ...]]] = {"w": [], "i": [], "c": []}
-    for kind, *values in _fetch(sql, params):
-        found[kind].append(tuple(values))
-    for kind, newest_first in (("w", False), ("i", False), ("c", True)):
-        found[kind].sort(key=lambda values: (values[-1], values[2]), reverse=newest_first)
+
+
+def _my_invitations(user_id: int, email: str, now: datetime) -> QuerySet[Any, Any]:
+    return (
+        Invitation.objects.addressed_to(User(pk=user_id, email=email))
+        .pending(now)
+        .filter(group__archived_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values_list("group__title", "group__slug", "token", "expires_at")
+    )
+
+
+def _my_checkouts(user_id: int, now: datetime) -> QuerySet[Any, Any]:
+    # Their answer, if they gave one (one per person and session).
+    feeling = CheckOut.objects.filter(session=OuterRef("pk"), user_id=user_id).values("feeling")
+    sessions = GroupSession.objects.filter(
+        group_id__in=Enrollment.objects.filter(
+            user_id=user_id, state=Enrollment.State.ACTIVE
+        ).values("group_id")
+    )
+    return (
+        checkouts_open(sessions, now)
+        .annotate(my_feeling=Subquery(feeling[:1]))
+        .order_by("-starts_at", "-pk")
+        .values_list("pk", "group__title", "group__slug", "starts_at", "my_feeling")
+    )
+
+
+_MY_WAITING = Baked(_my_waiting, user_id=int)
+# ``addressed_to`` matches the email address only if the person has one.
+_MY_INVITATIONS = {
+    True: Baked(_my_invitations, user_id=int, email=str, now=datetime),
+    False: Baked(lambda user_id, now: _my_invitations(user_id, "", now), user_id=int, now=datetime),
+}
+_MY_CHECKOUTS = Baked(_my_checkouts, user_id=int, now=datetime)
+
+
+def my_lists(*, user: User, now: datetime) -> MyLists:
+    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): three
+    queries, whether or not there is anything."""
+    if user.email:
+        invited = _MY_INVITATIONS[True].rows(user_id=user.pk, email=user.email, now=now)
+    else:
+        invited = _MY_INVITATIONS[False].rows(user_id=user.pk, now=now)
     return MyLists(
         waiting=[
             WaitingPlace(group=GroupLink(title=title, slug=slug), place=place)
-            for title, slug, _, place, _, _, _ in found["w"]
+            for title, slug, place in _MY_WAITING.rows(user_id=user.pk)
         ],
         invitations=[
             InvitationLink(group=GroupLink(title=title, slug=slug), token=token, expires_at=at)
-            for title, slug, _, _, token, at, _ in found["i"]
+            for title, slug, token, at in invited
         ],
         checkouts=[
             CheckOutDue(pk=pk, group=GroupLink(title=title, slug=slug), starts_at=at, my_feeling=n)
-            for title, slug, pk, n, _, at, _ in found["c"]
+            for pk, title, slug, at, n in _MY_CHECKOUTS.rows(user_id=user.pk, now=now)
         ],
     )
 
@@ -767,6 +750,39 @@ def login_landing(*, user: User) -> str:
     return reverse("groups:dashboard" if leads else "groups:my_schedule")
 
 
+def _facilitated_groups(user_id: int, now: datetime) -> QuerySet[Any, Any]:
+    next_start = (
+        _upcoming(now).filter(group=OuterRef("pk")).order_by("starts_at").values("starts_at")[:1]
+    )
+    facilitates = rights.groups_with_right(user=User(pk=user_id), right=rights.FACILITATE)
+    return (
+        TherapyGroup.objects.filter(pk__in=facilitates)
+        .annotate(
+            waiting=_enrollment_count(Enrollment.State.WAITLISTED),
+            # The stored next session, unless it has closed: then the first still to come.
+            next_starts=Case(
+                When(next_session_closes_at__lte=now, then=Subquery(next_start)),
+                default=F("next_session_starts_at"),
+            ),
+        )
+        .order_by(F("archived_at").asc(nulls_first=True), "title")
+        .values_list(
+            "title",
+            "slug",
+            "seats_taken",
+            "capacity",
+            "waiting",
+            "next_starts",
+            "archived_at",
+            "is_closed",
+            "is_listed",
+        )
+    )
+
+
+_FACILITATED_GROUPS = Baked(_facilitated_groups, user_id=int, now=datetime)
+
+
 def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
     """The groups ``user`` facilitates for "Groups I lead", archived last, by title: one query.
 
@@ -775,25 +791,6 @@ def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
     sweep has not moved it on yet) has it worked out from the sessions instead, as the
     directory does. Only the waiting list is counted, per group.
     """
-    tables = _tables()
-    sql = (
-        "SELECT g.title, g.slug, g.seats_taken, g.capacity, "  # noqa: S608
-        f"(SELECT COUNT(*) FROM {tables['enrollment']} e "
-        "WHERE e.group_id = g.id AND e.state = %s), "
-        "CASE WHEN g.next_session_closes_at <= %s THEN "
-        # ``GroupSession.objects.upcoming(now)``, the first by start.
-        f"(SELECT s.starts_at FROM {tables['session']} s WHERE s.group_id = g.id "
-        "AND s.ends_at > %s AND s.starts_at > %s AND s.cancelled_at IS NULL "
-        "AND (s.closed_at IS NULL OR s.closed_at > %s) ORDER BY s.starts_at LIMIT 1) "
-        "ELSE g.next_session_starts_at END, "
-        "g.archived_at, g.is_closed, g.is_listed "
-        f"FROM {tables['group']} g WHERE g.id IN ({_right_group_ids_sql(tables)}) "
-        "ORDER BY g.archived_at ASC NULLS FIRST, g.title"
-    )
-    params = [
-        *(Enrollment.State.WAITLISTED.value, now, now, now - LONGEST_RUN, now),
-        *(user.pk, rights.FACILITATE),
-    ]
     return [
         DashboardGroupRow(
             title=title,
@@ -807,7 +804,7 @@ def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
             is_listed=is_listed,
         )
         for title, slug, taken, capacity, waiting, next_starts, archived, is_closed, is_listed in (
-            _fetch(sql, params)
+            _FACILITATED_GROUPS.rows(user_id=user.pk, now=now)
         )
     ]
 
