@@ -8,11 +8,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import DurationField, Q, QuerySet, Value
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    Q,
+    QuerySet,
+    Value,
+)
 from django.db.models.functions import Coalesce, Least
 
 from accounts.models import User
-from groups.models import CHECKOUT_WINDOW, CheckOut, Enrollment, GroupSession, TherapyGroup
+from groups.models import (
+    CHECKOUT_WINDOW,
+    LONGEST_RUN,
+    CheckOut,
+    Enrollment,
+    GroupSession,
+    TherapyGroup,
+)
 
 # The facilitators' page shows this many of the group's latest ended sessions.
 CHECKOUT_SESSIONS_SHOWN = 20
@@ -35,8 +49,14 @@ def checkouts_open(sessions: QuerySet[GroupSession], now: datetime) -> QuerySet[
     (``checkout_open_at``), in one query; ``now`` is its only value, so it can be baked."""
     closes_at = Least("ends_at", Coalesce("closed_at", "ends_at"))  # GroupSession.closes_at
     window = Value(CHECKOUT_WINDOW, DurationField())
+    # Closed less than the window ago, so started less than the window and the longest run
+    # ago: the bound lets the (group, starts_at) index skip the past.
+    earliest_start = ExpressionWrapper(
+        Value(now, DateTimeField()) - Value(CHECKOUT_WINDOW + LONGEST_RUN, DurationField()),
+        output_field=DateTimeField(),
+    )
     return (
-        sessions.filter(cancelled_at__isnull=True)
+        sessions.filter(cancelled_at__isnull=True, starts_at__gt=earliest_start)
         .alias(checkout_closes_at=closes_at, checkout_until=closes_at + window)
         .filter(checkout_closes_at__lte=now, checkout_until__gt=now)
     )

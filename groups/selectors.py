@@ -673,7 +673,11 @@ def _my_invitations(user_id: int, email: str, now: datetime) -> QuerySet[Any, An
 
 def _my_checkouts(user_id: int, now: datetime) -> QuerySet[Any, Any]:
     # Their answer, if they gave one (one per person and session).
-    feeling = CheckOut.objects.filter(session=OuterRef("pk"), user_id=user_id).values("feeling")
+    feeling = (
+        CheckOut.objects.filter(session=OuterRef("pk"), user_id=user_id)
+        .order_by()
+        .values("feeling")
+    )
     sessions = GroupSession.objects.filter(
         group_id__in=Enrollment.objects.filter(
             user_id=user_id, state=Enrollment.State.ACTIVE
