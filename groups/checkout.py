@@ -8,20 +8,57 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import (
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    Q,
+    QuerySet,
+    Value,
+)
+from django.db.models.functions import Coalesce, Least
 
 from accounts.models import User
-from groups.models import CHECKOUT_WINDOW, CheckOut, Enrollment, GroupSession, TherapyGroup
+from groups.models import (
+    CHECKOUT_WINDOW,
+    LONGEST_RUN,
+    CheckOut,
+    Enrollment,
+    GroupSession,
+    TherapyGroup,
+)
 
 # The facilitators' page shows this many of the group's latest ended sessions.
 CHECKOUT_SESSIONS_SHOWN = 20
 
 
 def checkout_open_at(session: GroupSession, now: datetime) -> bool:
-    """Whether the session's check-out takes answers now: from its close, for a day."""
+    """Whether the session's check-out takes answers now: from its close, for a day.
+
+    The same rule as ``checkouts_open`` (a session in hand is judged without a query);
+    tests/groups/test_page_reads.py holds the two equal.
+    """
     return (
         session.cancelled_at is None
         and session.closes_at <= now < session.closes_at + CHECKOUT_WINDOW
+    )
+
+
+def checkouts_open(sessions: QuerySet[GroupSession], now: datetime) -> QuerySet[GroupSession]:
+    """The sessions among ``sessions`` whose check-out takes answers at ``now``
+    (``checkout_open_at``), in one query; ``now`` is its only value, so it can be baked."""
+    closes_at = Least("ends_at", Coalesce("closed_at", "ends_at"))  # GroupSession.closes_at
+    window = Value(CHECKOUT_WINDOW, DurationField())
+    # Closed less than the window ago, so started less than the window and the longest run
+    # ago: the bound lets the (group, starts_at) index skip the past.
+    earliest_start = ExpressionWrapper(
+        Value(now, DateTimeField()) - Value(CHECKOUT_WINDOW + LONGEST_RUN, DurationField()),
+        output_field=DateTimeField(),
+    )
+    return (
+        sessions.filter(cancelled_at__isnull=True, starts_at__gt=earliest_start)
+        .alias(checkout_closes_at=closes_at, checkout_until=closes_at + window)
+        .filter(checkout_closes_at__lte=now, checkout_until__gt=now)
     )
 
 
@@ -35,26 +72,6 @@ def is_active_member(*, user: User, group_id: int) -> bool:
 def checkout_of(*, user: User, session: GroupSession) -> CheckOut | None:
     """``user``'s own answer for ``session``, if they gave one."""
     return CheckOut.objects.filter(session=session, user=user).first()
-
-
-def checkouts_waiting(*, user: User, now: datetime) -> list[GroupSession]:
-    """Sessions of ``user``'s groups whose check-out is open now, newest first, each with
-    ``my_feeling``, their answer on the scale if they gave one (for My schedule): one query."""
-    mine = CheckOut.objects.filter(session=OuterRef("pk"), user=user).values("feeling")[:1]
-    sessions = (
-        GroupSession.objects.filter(
-            group__enrollments__user=user,
-            group__enrollments__state=Enrollment.State.ACTIVE,
-            cancelled_at__isnull=True,
-            ends_at__gt=now - CHECKOUT_WINDOW,
-            starts_at__lt=now,
-        )
-        .filter(Q(closed_at__lte=now) | Q(closed_at__isnull=True, ends_at__lte=now))
-        .annotate(my_feeling=Subquery(mine))
-        .select_related("group")
-        .order_by("-starts_at")
-    )
-    return [session for session in sessions if checkout_open_at(session, now)]
 
 
 @dataclass

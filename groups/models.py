@@ -208,8 +208,17 @@ class SessionSeries(models.Model):
 class GroupSessionQuerySet(models.QuerySet["GroupSession"]):
     def not_over(self, now: datetime) -> GroupSessionQuerySet:
         """Sessions that have not ended. The bound on the start lets the (group, starts_at) and
-        starts_at indexes skip the whole past instead of walking it to test each end."""
-        return self.filter(ends_at__gt=now, starts_at__gt=now - LONGEST_RUN)
+        starts_at indexes skip the whole past instead of walking it to test each end.
+
+        The bound is worked out by the database from ``now``, so that ``now`` is the query's
+        only value and a baked query (``config.baked``) can run it with each request's.
+        """
+        earliest_start = models.ExpressionWrapper(
+            models.Value(now, models.DateTimeField())
+            - models.Value(LONGEST_RUN, models.DurationField()),
+            output_field=models.DateTimeField(),
+        )
+        return self.filter(ends_at__gt=now, starts_at__gt=earliest_start)
 
     def upcoming(self, now: datetime) -> GroupSessionQuerySet:
         """Sessions still to come or under way: not cancelled, not ended, not closed early. A

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import (
+    Case,
     Count,
     F,
     IntegerField,
@@ -16,6 +17,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -26,7 +28,15 @@ from accounts.roles import Role
 from config.baked import Baked
 from config.fragments import Row
 from groups import rights
-from groups.models import Enrollment, GroupSession, Invitation, SessionNote, TherapyGroup
+from groups.checkout import checkouts_open
+from groups.models import (
+    CheckOut,
+    Enrollment,
+    GroupSession,
+    Invitation,
+    SessionNote,
+    TherapyGroup,
+)
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
 
@@ -75,24 +85,22 @@ def groups_visible_to(user: User) -> QuerySet[TherapyGroup]:
     return groups.filter(visible_to(user, timezone.now(), leads=leads_groups(user)))
 
 
+def _enrollment_count(state: Enrollment.State) -> Coalesce:
+    """The number of the group's (``OuterRef("pk")``) enrollments in ``state``."""
+    counted = (
+        Enrollment.objects.filter(group=OuterRef("pk"), state=state)
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
 def _with_seats(groups: QuerySet[TherapyGroup]) -> QuerySet[TherapyGroup]:
-    active = (
-        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.ACTIVE)
-        .order_by()
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    waiting = (
-        Enrollment.objects.filter(group=OuterRef("pk"), state=Enrollment.State.WAITLISTED)
-        .order_by()
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     return groups.annotate(
-        active_count=Coalesce(Subquery(active, output_field=IntegerField()), Value(0)),
-        waitlist_count=Coalesce(Subquery(waiting, output_field=IntegerField()), Value(0)),
+        active_count=_enrollment_count(Enrollment.State.ACTIVE),
+        waitlist_count=_enrollment_count(Enrollment.State.WAITLISTED),
     ).annotate(seats_left=F("capacity") - F("active_count"))
 
 
@@ -457,60 +465,6 @@ def _my_group_ids(user: User) -> QuerySet[Any, Any]:
     return member_of.union(facilitates)
 
 
-# What ``session_rows`` reads of a session and its group: nothing more is loaded for a list.
-SESSION_ROW_FIELDS = (
-    "group_id",
-    "starts_at",
-    "ends_at",
-    "room_opens_minutes",
-    "closed_at",
-    "cancelled_at",
-    "cancel_reason",
-    "rescheduled_at",
-    "reschedule_reason",
-    "group__title",
-    "group__slug",
-)
-
-MY_SCHEDULE_DAYS = 28
-MY_SCHEDULE_LIMIT = 40
-
-
-def my_schedule(*, user: User) -> QuerySet[GroupSession]:
-    """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` belongs to
-    or facilitates. Everything further ahead is in the calendar feed."""
-    now = timezone.now()
-    return (
-        GroupSession.objects.not_over(now)
-        .filter(
-            group_id__in=_my_group_ids(user),
-            starts_at__lt=now + timedelta(days=MY_SCHEDULE_DAYS),
-        )
-        .select_related("group")
-        .only(*SESSION_ROW_FIELDS)
-        .order_by("starts_at")[:MY_SCHEDULE_LIMIT]
-    )
-
-
-def my_waiting(*, user: User) -> QuerySet[Enrollment]:
-    return (
-        with_waitlist_place(Enrollment.objects.filter(user=user, state=Enrollment.State.WAITLISTED))
-        .select_related("group")
-        .order_by("created_at")
-    )
-
-
-def my_invitations(*, user: User) -> QuerySet[Invitation]:
-    now = timezone.now()
-    return (
-        Invitation.objects.addressed_to(user)
-        .pending(now)
-        .filter(group__archived_at__isnull=True)
-        .select_related("group")
-        .order_by("created_at")
-    )
-
-
 def pseudonym_for_next_session(*, user: User) -> str | None:
     """The name ``user`` goes by in the group (joined or waited for) whose next session comes
     first, or None if they are in no group. One query."""
@@ -544,28 +498,6 @@ class SessionRow(Row):
     room_is_open: bool
 
 
-def session_rows(sessions: list[GroupSession], *, now: datetime) -> list[SessionRow]:
-    """The rows of ``sessions`` (loaded with their group) as they stand at ``now``."""
-    rows = []
-    for session in sessions:
-        status = session.status_at(now)
-        rows.append(
-            SessionRow(
-                pk=session.pk,
-                group=GroupLink(title=session.group.title, slug=session.group.slug),
-                starts_at=session.starts_at,
-                ends_at=session.ends_at,
-                cancelled_at=session.cancelled_at,
-                cancel_reason=session.cancel_reason,
-                rescheduled_at=session.rescheduled_at,
-                reschedule_reason=session.reschedule_reason,
-                status=status,
-                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
-            )
-        )
-    return rows
-
-
 @dataclass(frozen=True)
 class DashboardGroupRow(Row):
     """What "Groups I lead" prints of one group, as plain values."""
@@ -581,22 +513,214 @@ class DashboardGroupRow(Row):
     is_listed: bool
 
 
-def dashboard_group_rows(groups: list[TherapyGroup]) -> list[DashboardGroupRow]:
-    """The rows of ``groups`` as loaded by ``facilitated_groups``."""
-    return [
-        DashboardGroupRow(
-            title=group.title,
-            slug=group.slug,
-            active_count=group.active_count,  # type: ignore[attr-defined]
-            capacity=group.capacity,
-            waitlist_count=group.waitlist_count,  # type: ignore[attr-defined]
-            next_starts_at=group.next_starts_at,  # type: ignore[attr-defined]
-            archived_at=group.archived_at,
-            is_closed=group.is_closed,
-            is_listed=group.is_listed,
+# --- My schedule and "Groups I lead" -----------------------------------------------------------
+# Everyone who takes part opens one of these two pages on every visit. Their reads are baked
+# (``config.baked``): the ORM builds each once per process from the rules' own functions
+# (``not_over``, ``addressed_to``/``pending``, ``with_waitlist_place``,
+# ``rights.groups_with_right``, ``checkout.checkouts_open``), where building them on every
+# request cost about 1 ms each, most of these pages' time. They give plain values straight
+# into the rows the templates print; tests/groups/test_page_reads.py holds them equal to the
+# ORM's answers.
+
+MY_SCHEDULE_DAYS = 28
+MY_SCHEDULE_LIMIT = 40
+FACILITATED_SESSIONS_DAYS = 7
+FACILITATED_SESSIONS_LIMIT = 30
+
+# What a session row reads of a session and its group, in this order.
+_SESSION_ROW_VALUES = (
+    "pk",
+    "group__title",
+    "group__slug",
+    "starts_at",
+    "ends_at",
+    "room_opens_minutes",
+    "closed_at",
+    "cancelled_at",
+    "cancel_reason",
+    "rescheduled_at",
+    "reschedule_reason",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _SessionTimes:
+    """The facts a session's status comes from, judged by the model's own rules."""
+
+    starts_at: datetime
+    ends_at: datetime
+    room_opens_minutes: int
+    closed_at: datetime | None
+    cancelled_at: datetime | None
+
+    Status = GroupSession.Status
+    room_opens_at = GroupSession.room_opens_at
+    closes_at = GroupSession.closes_at
+    status_at = GroupSession.status_at
+
+
+def _session_rows(found: list[tuple[Any, ...]], now: datetime) -> list[SessionRow]:
+    """Session rows of ``_SESSION_ROW_VALUES`` tuples, with their status at ``now``."""
+    rows = []
+    for pk, title, slug, starts, ends, opens, closed, cancelled, why, moved, moved_why in found:
+        times = _SessionTimes(starts, ends, opens, closed, cancelled)
+        status = times.status_at(now)  # type: ignore[misc]  # the model's rule, borrowed
+        rows.append(
+            SessionRow(
+                pk=pk,
+                group=GroupLink(title=title, slug=slug),
+                starts_at=starts,
+                ends_at=ends,
+                cancelled_at=cancelled,
+                cancel_reason=why,
+                rescheduled_at=moved,
+                reschedule_reason=moved_why,
+                status=status,
+                room_is_open=status in (GroupSession.Status.OPEN, GroupSession.Status.LIVE),
+            )
         )
-        for group in groups
-    ]
+    return rows
+
+
+def _coming_sessions(group_ids: QuerySet[Any, Any], now: datetime, until: datetime) -> QuerySet:
+    """The sessions not over of the groups ``group_ids`` selects, starting before ``until``,
+    first first."""
+    return (
+        GroupSession.objects.not_over(now)
+        .filter(group_id__in=group_ids, starts_at__lt=until)
+        .order_by("starts_at")
+        .values_list(*_SESSION_ROW_VALUES)
+    )
+
+
+def _my_sessions(user_id: int, now: datetime, until: datetime) -> QuerySet[Any, Any]:
+    mine = _my_group_ids(User(pk=user_id))
+    return _coming_sessions(mine, now, until)[:MY_SCHEDULE_LIMIT]
+
+
+def _facilitated_sessions(user_id: int, now: datetime, until: datetime) -> QuerySet[Any, Any]:
+    facilitates = rights.groups_with_right(user=User(pk=user_id), right=rights.FACILITATE)
+    return _coming_sessions(facilitates, now, until)[:FACILITATED_SESSIONS_LIMIT]
+
+
+_MY_SESSIONS = Baked(_my_sessions, user_id=int, now=datetime, until=datetime)
+_FACILITATED_SESSIONS = Baked(_facilitated_sessions, user_id=int, now=datetime, until=datetime)
+
+
+def my_schedule(*, user: User, now: datetime) -> list[SessionRow]:
+    """The next four weeks' sessions (at most MY_SCHEDULE_LIMIT) in groups ``user`` is an
+    active member of or facilitates, as rows. Everything further ahead is in the calendar
+    feed."""
+    until = now + timedelta(days=MY_SCHEDULE_DAYS)
+    return _session_rows(_MY_SESSIONS.rows(user_id=user.pk, now=now, until=until), now)
+
+
+def facilitated_sessions(*, user: User, now: datetime) -> list[SessionRow]:
+    """The next week's sessions of the groups ``user`` facilitates (at most
+    FACILITATED_SESSIONS_LIMIT)."""
+    until = now + timedelta(days=FACILITATED_SESSIONS_DAYS)
+    return _session_rows(_FACILITATED_SESSIONS.rows(user_id=user.pk, now=now, until=until), now)
+
+
+@dataclass(frozen=True)
+class WaitingPlace:
+    group: GroupLink
+    place: int  # 1 is next (``with_waitlist_place``)
+
+
+@dataclass(frozen=True)
+class InvitationLink:
+    group: GroupLink
+    token: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CheckOutDue:
+    pk: int  # the session's
+    group: GroupLink
+    starts_at: datetime
+    my_feeling: int | None  # their answer on the scale, if they gave one
+
+
+@dataclass
+class MyLists:
+    """What My schedule lists beside the sessions, each in its order."""
+
+    waiting: list[WaitingPlace]  # the waiting lists they are on, oldest first
+    invitations: list[InvitationLink]  # pending, to groups not archived, oldest first
+    checkouts: list[CheckOutDue]  # sessions of their groups whose check-out is open, newest first
+
+
+def _my_waiting(user_id: int) -> QuerySet[Any, Any]:
+    waiting = Enrollment.objects.filter(user_id=user_id, state=Enrollment.State.WAITLISTED)
+    return (
+        with_waitlist_place(waiting)  # type: ignore[misc]
+        .order_by("created_at", "pk")
+        .values_list("group__title", "group__slug", "waitlist_place")
+    )
+
+
+def _my_invitations(user_id: int, email: str, now: datetime) -> QuerySet[Any, Any]:
+    return (
+        Invitation.objects.addressed_to(User(pk=user_id, email=email))
+        .pending(now)
+        .filter(group__archived_at__isnull=True)
+        .order_by("created_at", "pk")
+        .values_list("group__title", "group__slug", "token", "expires_at")
+    )
+
+
+def _my_checkouts(user_id: int, now: datetime) -> QuerySet[Any, Any]:
+    # Their answer, if they gave one (one per person and session).
+    feeling = (
+        CheckOut.objects.filter(session=OuterRef("pk"), user_id=user_id)
+        .order_by()
+        .values("feeling")
+    )
+    sessions = GroupSession.objects.filter(
+        group_id__in=Enrollment.objects.filter(
+            user_id=user_id, state=Enrollment.State.ACTIVE
+        ).values("group_id")
+    )
+    return (
+        checkouts_open(sessions, now)
+        .annotate(my_feeling=Subquery(feeling[:1]))
+        .order_by("-starts_at", "-pk")
+        .values_list("pk", "group__title", "group__slug", "starts_at", "my_feeling")
+    )
+
+
+_MY_WAITING = Baked(_my_waiting, user_id=int)
+# ``addressed_to`` matches the email address only if the person has one.
+_MY_INVITATIONS = {
+    True: Baked(_my_invitations, user_id=int, email=str, now=datetime),
+    False: Baked(lambda user_id, now: _my_invitations(user_id, "", now), user_id=int, now=datetime),
+}
+_MY_CHECKOUTS = Baked(_my_checkouts, user_id=int, now=datetime)
+
+
+def my_lists(*, user: User, now: datetime) -> MyLists:
+    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): three
+    queries, whether or not there is anything."""
+    if user.email:
+        invited = _MY_INVITATIONS[True].rows(user_id=user.pk, email=user.email, now=now)
+    else:
+        invited = _MY_INVITATIONS[False].rows(user_id=user.pk, now=now)
+    return MyLists(
+        waiting=[
+            WaitingPlace(group=GroupLink(title=title, slug=slug), place=place)
+            for title, slug, place in _MY_WAITING.rows(user_id=user.pk)
+        ],
+        invitations=[
+            InvitationLink(group=GroupLink(title=title, slug=slug), token=token, expires_at=at)
+            for title, slug, token, at in invited
+        ],
+        checkouts=[
+            CheckOutDue(pk=pk, group=GroupLink(title=title, slug=slug), starts_at=at, my_feeling=n)
+            for pk, title, slug, at, n in _MY_CHECKOUTS.rows(user_id=user.pk, now=now)
+        ],
+    )
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
@@ -630,30 +754,63 @@ def login_landing(*, user: User) -> str:
     return reverse("groups:dashboard" if leads else "groups:my_schedule")
 
 
-def facilitated_groups(*, user: User) -> QuerySet[TherapyGroup]:
-    """The facilitator dashboard: groups ``user`` facilitates, with counts and next session."""
-    now = timezone.now()
-    return (
-        _with_next_session(_with_seats(groups_facilitated_by(user)), now)
-        .select_related("topic")
-        .order_by(F("archived_at").asc(nulls_first=True), "title")
+def _facilitated_groups(user_id: int, now: datetime) -> QuerySet[Any, Any]:
+    next_start = (
+        _upcoming(now).filter(group=OuterRef("pk")).order_by("starts_at").values("starts_at")[:1]
     )
-
-
-def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> QuerySet[GroupSession]:
-    """The next week's sessions of the groups ``user`` facilitates (at most ``limit``)."""
-    now = timezone.now()
-    facilitates = rights.groups_with_right(user=user, right=rights.FACILITATE)
+    facilitates = rights.groups_with_right(user=User(pk=user_id), right=rights.FACILITATE)
     return (
-        GroupSession.objects.not_over(now)
-        .filter(
-            group_id__in=facilitates,
-            starts_at__lt=now + timedelta(days=days),
+        TherapyGroup.objects.filter(pk__in=facilitates)
+        .annotate(
+            waiting=_enrollment_count(Enrollment.State.WAITLISTED),
+            # The stored next session, unless it has closed: then the first still to come.
+            next_starts=Case(
+                When(next_session_closes_at__lte=now, then=Subquery(next_start)),
+                default=F("next_session_starts_at"),
+            ),
         )
-        .select_related("group")
-        .only(*SESSION_ROW_FIELDS)
-        .order_by("starts_at")[:limit]
+        .order_by(F("archived_at").asc(nulls_first=True), "title")
+        .values_list(
+            "title",
+            "slug",
+            "seats_taken",
+            "capacity",
+            "waiting",
+            "next_starts",
+            "archived_at",
+            "is_closed",
+            "is_listed",
+        )
     )
+
+
+_FACILITATED_GROUPS = Baked(_facilitated_groups, user_id=int, now=datetime)
+
+
+def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
+    """The groups ``user`` facilitates for "Groups I lead", archived last, by title: one query.
+
+    The places taken and the next session are read off the group row, where the services
+    keep them (``groups.services.listing``); a row whose stored next session has closed (the
+    sweep has not moved it on yet) has it worked out from the sessions instead, as the
+    directory does. Only the waiting list is counted, per group.
+    """
+    return [
+        DashboardGroupRow(
+            title=title,
+            slug=slug,
+            active_count=taken,
+            capacity=capacity,
+            waitlist_count=waiting,
+            next_starts_at=next_starts,
+            archived_at=archived,
+            is_closed=is_closed,
+            is_listed=is_listed,
+        )
+        for title, slug, taken, capacity, waiting, next_starts, archived, is_closed, is_listed in (
+            _FACILITATED_GROUPS.rows(user_id=user.pk, now=now)
+        )
+    ]
 
 
 @dataclass
@@ -738,16 +895,19 @@ def session_for_participant(*, viewer: User, session_id: int) -> GroupSession | 
 
 
 __all__ = [
+    "CheckOutDue",
     "DashboardGroupRow",
     "DirectoryFilters",
     "DirectoryResults",
     "GroupDetails",
     "GroupLink",
     "GroupPage",
+    "InvitationLink",
     "ManagePage",
+    "MyLists",
     "SessionRow",
+    "WaitingPlace",
     "calendar_sessions",
-    "dashboard_group_rows",
     "directory",
     "directory_audience",
     "facilitated_groups",
@@ -757,12 +917,10 @@ __all__ = [
     "groups_facilitated_by",
     "groups_visible_to",
     "manage_page",
-    "my_invitations",
+    "my_lists",
     "my_schedule",
-    "my_waiting",
     "session_for_participant",
     "session_for_viewer",
-    "session_rows",
 ]
 
 

@@ -22,10 +22,9 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.fragments import render_row
+from config.fragments import render_rows
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
-from groups.checkout import checkouts_waiting
 from groups.finder import groups_suggested as finder_groups_suggested
 from groups.forms import (
     CancelForm,
@@ -272,18 +271,18 @@ def practice_offer() -> str:
 @require_safe
 def my_schedule(request: HttpRequest) -> HttpResponse:
     """My upcoming sessions in my zone, with a way in while a room is open."""
-    rows = selectors.session_rows(
-        list(selectors.my_schedule(user=request.user)), now=timezone.now()
-    )
+    user, now = request.user, timezone.now()
+    rows = selectors.my_schedule(user=user, now=now)
+    lists = selectors.my_lists(user=user, now=now)
     return render(
         request,
         "groups/my_schedule.html",
         {
             "sessions": rows,
-            "session_items": [render_row("groups/_schedule_session.html", row) for row in rows],
-            "waiting": list(selectors.my_waiting(user=request.user)),
-            "invitations": list(selectors.my_invitations(user=request.user)),
-            "checkouts": checkouts_waiting(user=request.user, now=timezone.now()),
+            "session_items": render_rows("groups/_schedule_session.html", rows),
+            "waiting": lists.waiting,
+            "invitations": lists.invitations,
+            "checkouts": lists.checkouts,
         },
     )
 
@@ -346,21 +345,17 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The groups I facilitate and their coming sessions."""
-    user = request.user
-    groups = selectors.dashboard_group_rows(list(selectors.facilitated_groups(user=user)))
-    sessions = selectors.session_rows(
-        list(selectors.facilitated_sessions(user=user)), now=timezone.now()
-    )
+    user, now = request.user, timezone.now()
+    groups = selectors.facilitated_groups(user=user, now=now)
+    sessions = selectors.facilitated_sessions(user=user, now=now)
     return render(
         request,
         "groups/dashboard.html",
         {
             "groups": groups,
-            "group_items": [render_row("groups/_dashboard_group.html", row) for row in groups],
+            "group_items": render_rows("groups/_dashboard_group.html", groups),
             "sessions": sessions,
-            "session_items": [
-                render_row("groups/_dashboard_session.html", row) for row in sessions
-            ],
+            "session_items": render_rows("groups/_dashboard_session.html", sessions),
         },
     )
 

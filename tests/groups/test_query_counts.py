@@ -130,6 +130,10 @@ def counts(client, therapist, member):
 # (config.page_cache.shared_part): "_kept" is a second visit, which reads them from there.
 # The directory asks once whether this member sees the same groups as everyone (one query);
 # the group page reads the row it may see, then the details on a miss.
+# My schedule reads its sessions, then the waiting lists, the invitations and the open
+# check-outs in one baked query each (config.baked: each built by the ORM from its rule's own
+# function, once per process); "Groups I lead" its groups (places and next session off the
+# row) and its sessions.
 EXPECTED = {
     "directory": 6,
     "directory_kept": 3,
@@ -137,7 +141,7 @@ EXPECTED = {
     "directory_filtered_kept": 3,
     "group": 9,
     "group_kept": 6,
-    "my_schedule": 6,  # with the check-outs open now (one query)
+    "my_schedule": 6,  # with the check-outs open now
     "dashboard": 4,
     "manage": 7,
     "directory_anonymous": 3,
