@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import Permission
-from django.db import DEFAULT_DB_ALIAS, connection
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import (
     Count,
     F,
     IntegerField,
-    Model,
     OuterRef,
     Q,
     QuerySet,
@@ -37,13 +33,9 @@ from groups.models import (
     Invitation,
     SessionNote,
     TherapyGroup,
-    TherapyGroupUserObjectPermission,
-    Topic,
 )
 
 LIVE_STATES = (Enrollment.State.ACTIVE, Enrollment.State.WAITLISTED)
-
-M = TypeVar("M", bound=Model)
 
 
 def _member_group_ids(user: User) -> QuerySet[Any, Any]:
@@ -671,16 +663,6 @@ def facilitated_sessions(*, user: User, days: int = 7, limit: int = 30) -> Query
     )
 
 
-def _columns(alias: str, model: type[Model]) -> str:
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
-
-
-def _from_row(model: type[M], values: Sequence[Any]) -> M:
-    names = [field.attname for field in model._meta.concrete_fields]
-    return model.from_db(DEFAULT_DB_ALIAS, names, values)
-
-
 @dataclass(frozen=True)
 class ManageSessionRow(Row):
     """What the manage page prints of one session, as plain values."""
@@ -753,51 +735,7 @@ MANAGE_SESSIONS_SINCE_DAYS = 7
 MANAGE_SESSIONS_LIMIT = 40
 
 
-@functools.cache
-def _manage_sql() -> str:
-    """The one query of ``manage_page`` (see there); table and column names from the models."""
-    group, topic, user = TherapyGroup._meta.db_table, Topic._meta.db_table, User._meta.db_table
-    co = TherapyGroup.co_facilitators.through._meta.db_table
-    enrollment, invitation = Enrollment._meta.db_table, Invitation._meta.db_table
-    session = GroupSession._meta.db_table
-    right = TherapyGroupUserObjectPermission._meta.db_table
-    permission = Permission._meta.db_table
-    # Every value is a parameter; the names are the models' own. Each list is a JSON array
-    # of arrays, in the order the page shows it.
-    return f"""
-        SELECT {_columns("g", TherapyGroup)}, t.name, f.display_name,
-            (SELECT COALESCE(json_agg(json_build_array(u.id, u.display_name) ORDER BY u.id), '[]')
-                FROM {co} c JOIN {user} u ON u.id = c.user_id WHERE c.therapygroup_id = g.id),
-            (SELECT COALESCE(json_agg(json_build_array(
-                    e.id, e.state, e.pseudonym, e.created_at, e.activated_at, e.muted_until
-                ) ORDER BY e.waitlist_position, e.pseudonym), '[]')
-                FROM {enrollment} e WHERE e.group_id = g.id AND e.state = ANY(%(live)s)),
-            (SELECT COALESCE(json_agg(json_build_array(
-                    i.id, i.invitee_id, u.display_name, i.email, i.expires_at
-                ) ORDER BY i.created_at DESC), '[]')
-                FROM {invitation} i LEFT JOIN {user} u ON u.id = i.invitee_id
-                WHERE i.group_id = g.id
-                    AND i.accepted_at IS NULL AND i.declined_at IS NULL
-                    AND i.revoked_at IS NULL AND i.expires_at > %(now)s),
-            (SELECT COALESCE(json_agg(json_build_array(
-                    s.id, s.starts_at, s.ends_at, s.room_opens_minutes, s.closed_at,
-                    s.cancelled_at, s.cancel_reason, s.series_id
-                ) ORDER BY s.starts_at), '[]')
-                FROM (
-                    SELECT * FROM {session} s WHERE s.group_id = g.id AND s.ends_at > %(since)s
-                    ORDER BY s.starts_at LIMIT %(limit)s
-                ) s)
-        FROM {group} g
-        JOIN {topic} t ON t.id = g.topic_id
-        JOIN {user} f ON f.id = g.facilitator_id
-        WHERE g.slug = %(slug)s AND g.id IN (
-            SELECT o.content_object_id FROM {right} o JOIN {permission} p ON p.id = o.permission_id
-            WHERE o.user_id = %(user)s AND p.codename = %(roster)s
-        )
-    """  # noqa: S608
-
-
-# What ``GroupSession.status_at`` reads, in the model's order.
+# What ``GroupSession.status_at`` reads, in the model's order (as ``from_db`` takes them).
 _STATUS_FIELDS = [
     field.attname
     for field in GroupSession._meta.concrete_fields
@@ -805,47 +743,81 @@ _STATUS_FIELDS = [
 ]
 
 
-def _instant(value: str | None) -> datetime | None:
-    """A timestamp as JSON gives it (ISO 8601, in the connection's zone, UTC)."""
-    return None if value is None else datetime.fromisoformat(value)
+def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
+    holder = User(pk=user_id)
+    return (
+        TherapyGroup.objects.filter(
+            pk__in=rights.groups_with_right(user=holder, right=rights.VIEW_ROSTER), slug=slug
+        )
+        .select_related("topic", "facilitator")
+        .order_by("pk")[:1]
+    )
+
+
+def _manage_co_facilitators(group_id: int) -> QuerySet[Any, Any]:
+    return (
+        User.objects.filter(co_facilitated_groups=group_id)
+        .order_by("pk")
+        .values_list("pk", "display_name")
+    )
+
+
+def _manage_enrollments(group_id: int) -> QuerySet[Any, Any]:
+    return (
+        Enrollment.objects.filter(group_id=group_id, state__in=LIVE_STATES)
+        .order_by("waitlist_position", "pseudonym")
+        .values_list("pk", "state", "pseudonym", "created_at", "activated_at", "muted_until")
+    )
+
+
+def _manage_invitations(group_id: int, now: datetime) -> QuerySet[Any, Any]:
+    return (
+        Invitation.objects.filter(group_id=group_id)
+        .pending(now)
+        .order_by("-created_at")
+        .values_list("pk", "invitee_id", "invitee__display_name", "email", "expires_at")
+    )
+
+
+def _manage_sessions(group_id: int, since: datetime) -> QuerySet[Any, Any]:
+    return (
+        GroupSession.objects.filter(group_id=group_id, ends_at__gt=since)
+        .order_by("starts_at")
+        .values_list("pk", *_STATUS_FIELDS, "cancel_reason", "series_id")[:MANAGE_SESSIONS_LIMIT]
+    )
+
+
+# The manage page's reads, built once per process (config.baked): the ORM took about 8 ms to
+# build them on every request, the database a fraction of a millisecond to answer.
+_MANAGE_GROUP = Baked(_manage_group, user_id=int, slug=str)
+_MANAGE_CO_FACILITATORS = Baked(_manage_co_facilitators, group_id=int)
+_MANAGE_ENROLLMENTS = Baked(_manage_enrollments, group_id=int)
+_MANAGE_INVITATIONS = Baked(_manage_invitations, group_id=int, now=datetime)
+_MANAGE_SESSIONS = Baked(_manage_sessions, group_id=int, since=datetime)
 
 
 def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     """The facilitator's view of one group, or None unless ``viewer`` holds the roster right.
 
-    One query: the group row with its topic and facilitators, the roster and the waiting
-    list, the pending invitations and the sessions from the past week on (at most
-    MANAGE_SESSIONS_LIMIT), each list as JSON. Written out because the ORM took about 8 ms to
-    build the six queries this took before, and the database a fraction of a millisecond to
-    answer (baked, config.baked, they would still be five round trips and five sets of
-    instances); ``tests/groups/test_manage_page.py`` compares it with those queries. The places
-    are counted from the roster itself (the same count as the enrollments), and a place in
-    line from the order of the waiting list (as ``with_waitlist_place`` counts it).
+    Five baked queries (config.baked): the group with its topic and facilitator, its
+    co-facilitators, the roster and the waiting list, the pending invitations and the sessions
+    from the past week on (at most MANAGE_SESSIONS_LIMIT). The places are counted from the
+    roster itself (the same count as the enrollments), and a place in line from the order of
+    the waiting list (as ``with_waitlist_place`` counts it);
+    ``tests/groups/test_manage_page.py`` compares them with the counting subqueries.
     """
     if not viewer.is_authenticated:
         return None
     now = timezone.now()
-    params: dict[str, Any] = {
-        "user": viewer.pk,
-        "slug": slug,
-        "roster": rights.VIEW_ROSTER,
-        "live": [state.value for state in LIVE_STATES],
-        "now": now,
-        "since": now - timedelta(days=MANAGE_SESSIONS_SINCE_DAYS),
-        "limit": MANAGE_SESSIONS_LIMIT,
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_manage_sql(), params)
-        row = cursor.fetchone()
-    if row is None:
+    found = _MANAGE_GROUP.objects(user_id=viewer.pk, slug=slug)
+    if not found:
         return None
-    size = len(TherapyGroup._meta.concrete_fields)
-    group = _from_row(TherapyGroup, row[:size])
-    topic_name, facilitator_name, co, enrollments, invitations, sessions = row[size:]
+    group: TherapyGroup = found[0]
     members: list[MemberRow] = []
     waiting: list[WaitingRow] = []
-    for pk, state, pseudonym, created_at, activated_at, muted_until in enrollments:
-        created = datetime.fromisoformat(created_at)
+    for pk, state, pseudonym, created, activated, muted in _MANAGE_ENROLLMENTS.rows(
+        group_id=group.pk
+    ):
         if state == Enrollment.State.WAITLISTED:
             waiting.append(
                 WaitingRow(
@@ -857,13 +829,12 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
                 )
             )
             continue
-        muted = _instant(muted_until)
         members.append(
             MemberRow(
                 pk=pk,
                 group_slug=group.slug,
                 pseudonym=pseudonym,
-                joined_at=_instant(activated_at) or created,
+                joined_at=activated or created,
                 muted_until=muted if muted is not None and muted > now else None,
             )
         )
@@ -871,18 +842,9 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     group.waitlist_count = len(waiting)  # type: ignore[attr-defined]
     group.seats_left = group.capacity - len(members)  # type: ignore[attr-defined]
     session_rows = []
-    for pk, starts, ends, opens, closed, cancelled, reason, series in sessions:
-        found = {
-            "starts_at": datetime.fromisoformat(starts),
-            "ends_at": datetime.fromisoformat(ends),
-            "room_opens_minutes": opens,
-            "closed_at": _instant(closed),
-            "cancelled_at": _instant(cancelled),
-        }
-        # Only what ``status_at`` reads, in the model's order (as ``from_db`` takes them).
-        session = GroupSession.from_db(
-            DEFAULT_DB_ALIAS, _STATUS_FIELDS, [found[name] for name in _STATUS_FIELDS]
-        )
+    since = now - timedelta(days=MANAGE_SESSIONS_SINCE_DAYS)
+    for pk, *status_values, reason, series in _MANAGE_SESSIONS.rows(group_id=group.pk, since=since):
+        session = GroupSession.from_db(DEFAULT_DB_ALIAS, _STATUS_FIELDS, status_values)
         session_rows.append(
             ManageSessionRow(
                 pk=pk,
@@ -890,16 +852,19 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
                 starts_at=session.starts_at,
                 ends_at=session.ends_at,
                 status=session.status_at(now),
-                cancelled=cancelled is not None,
+                cancelled=session.cancelled_at is not None,
                 cancel_reason=reason,
                 in_series=series is not None,
             )
         )
     return ManagePage(
         group=group,
-        topic_name=topic_name,
-        facilitator_name=facilitator_name,
-        co_facilitators=[Facilitator(pk=pk, display_name=name) for pk, name in co],
+        topic_name=group.topic.name,
+        facilitator_name=group.facilitator.display_name,
+        co_facilitators=[
+            Facilitator(pk=pk, display_name=name)
+            for pk, name in _MANAGE_CO_FACILITATORS.rows(group_id=group.pk)
+        ],
         members=members,
         waiting=waiting,
         invitations=[
@@ -908,9 +873,11 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
                 group_slug=group.slug,
                 invitee_name=name if invitee_id is not None else None,
                 email=email,
-                expires_at=datetime.fromisoformat(expires_at),
+                expires_at=expires_at,
             )
-            for pk, invitee_id, name, email, expires_at in invitations
+            for pk, invitee_id, name, email, expires_at in _MANAGE_INVITATIONS.rows(
+                group_id=group.pk, now=now
+            )
         ],
         sessions=session_rows,
     )

@@ -1,4 +1,4 @@
-"""The manage page's one query gives what the separate reads gave, and its kept rows carry
+"""The manage page's baked reads give what the separate ORM reads gave, and its kept rows carry
 each page's own CSRF field."""
 
 from __future__ import annotations
