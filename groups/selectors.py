@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import DEFAULT_DB_ALIAS
 from django.db.models import (
     Count,
@@ -745,20 +746,18 @@ _STATUS_FIELDS = [
 
 def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
     holder = User(pk=user_id)
+    co = User.objects.filter(co_facilitated_groups=OuterRef("pk")).order_by("pk")
     return (
         TherapyGroup.objects.filter(
             pk__in=rights.groups_with_right(user=holder, right=rights.VIEW_ROSTER), slug=slug
         )
         .select_related("topic", "facilitator")
+        # The co-facilitators in the same query, as two arrays in the same order.
+        .annotate(
+            co_facilitator_ids=ArraySubquery(co.values("pk")),
+            co_facilitator_names=ArraySubquery(co.values("display_name")),
+        )
         .order_by("pk")[:1]
-    )
-
-
-def _manage_co_facilitators(group_id: int) -> QuerySet[Any, Any]:
-    return (
-        User.objects.filter(co_facilitated_groups=group_id)
-        .order_by("pk")
-        .values_list("pk", "display_name")
     )
 
 
@@ -790,7 +789,6 @@ def _manage_sessions(group_id: int, since: datetime) -> QuerySet[Any, Any]:
 # The manage page's reads, built once per process (config.baked): the ORM took about 8 ms to
 # build them on every request, the database a fraction of a millisecond to answer.
 _MANAGE_GROUP = Baked(_manage_group, user_id=int, slug=str)
-_MANAGE_CO_FACILITATORS = Baked(_manage_co_facilitators, group_id=int)
 _MANAGE_ENROLLMENTS = Baked(_manage_enrollments, group_id=int)
 _MANAGE_INVITATIONS = Baked(_manage_invitations, group_id=int, now=datetime)
 _MANAGE_SESSIONS = Baked(_manage_sessions, group_id=int, since=datetime)
@@ -799,7 +797,7 @@ _MANAGE_SESSIONS = Baked(_manage_sessions, group_id=int, since=datetime)
 def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     """The facilitator's view of one group, or None unless ``viewer`` holds the roster right.
 
-    Five baked queries (config.baked): the group with its topic and facilitator, its
+    Four baked queries (config.baked): the group with its topic, facilitator and
     co-facilitators, the roster and the waiting list, the pending invitations and the sessions
     from the past week on (at most MANAGE_SESSIONS_LIMIT). The places are counted from the
     roster itself (the same count as the enrollments), and a place in line from the order of
@@ -863,7 +861,11 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
         facilitator_name=group.facilitator.display_name,
         co_facilitators=[
             Facilitator(pk=pk, display_name=name)
-            for pk, name in _MANAGE_CO_FACILITATORS.rows(group_id=group.pk)
+            for pk, name in zip(
+                group.co_facilitator_ids,  # type: ignore[attr-defined]
+                group.co_facilitator_names,  # type: ignore[attr-defined]
+                strict=True,
+            )
         ],
         members=members,
         waiting=waiting,
