@@ -5,16 +5,22 @@ Anything addressed by a slug or id answers 404 to a person who may not see it.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -22,7 +28,7 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.fragments import render_rows
+from config.fragments import Row, render_row, render_rows
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -413,6 +419,25 @@ def group_archive(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("groups:dashboard")
 
 
+# Where a row kept by config.fragments has its form's CSRF field: the HTML kept is the same
+# for everyone with the same values, and each page puts its own field in. No value a row
+# prints can make this: what a row prints is escaped, "<" included.
+CSRF_SLOT = "<!--csrf-->"
+
+
+def _rows_with_csrf(csrf_field: str, template_name: str, rows: Sequence[Row]) -> list[str]:
+    return [
+        mark_safe(render_row(template_name, row).replace(CSRF_SLOT, csrf_field)) for row in rows
+    ]
+
+
+@functools.lru_cache(maxsize=8)
+def _blank_form_fields(form_class: type[Form], language: str | None) -> str:
+    """The fields of an empty ``form_class`` as includes/form_fields.html prints them: the
+    same for everyone, so printed once per process (and language)."""
+    return render_to_string("includes/form_fields.html", {"form": form_class()})
+
+
 @login_required
 @require_safe
 def manage(request: HttpRequest, slug: str) -> HttpResponse:
@@ -420,15 +445,34 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
     page = selectors.manage_page(viewer=request.user, slug=slug)
     if page is None:
         raise Http404
+    group = page.group
+    language = get_language()
+    csrf_token = get_token(request)  # one for the page, as the template's own would be
+    csrf_field = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token
+    )
     return render(
         request,
         "groups/manage.html",
         {
+            "csrf_token": csrf_token,
             "page": page,
-            "group": page.group,
-            "invite_form": InviteForm(),
-            "co_facilitator_form": CoFacilitatorForm(),
-            "remove_form": RemoveMemberForm(),
+            "group": group,
+            "session_items": [render_row("groups/_manage_session.html", r) for r in page.sessions],
+            "member_items": _rows_with_csrf(csrf_field, "groups/_manage_member.html", page.members),
+            "waiting_items": _rows_with_csrf(
+                csrf_field, "groups/_manage_waiting.html", page.waiting
+            ),
+            "invitation_items": _rows_with_csrf(
+                csrf_field, "groups/_manage_invitation.html", page.invitations
+            ),
+            "remove_help": RemoveMemberForm.base_fields["reason"].help_text,
+            "invite_fields": mark_safe(_blank_form_fields(InviteForm, language))
+            if group.is_closed
+            else "",
+            "co_facilitator_fields": mark_safe(_blank_form_fields(CoFacilitatorForm, language))
+            if request.user.pk == group.facilitator_id
+            else "",
         },
     )
 
