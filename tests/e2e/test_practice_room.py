@@ -329,6 +329,9 @@ def test_the_practice_room_has_no_serious_accessibility_findings(
     expect_done(page, "mute")
     for name in ("help", "pinned", "round"):
         press_show(page, name)
+        # "Show me" brings its place into view a moment later (closing the walk's panel on a
+        # phone): wait for it, or the next step's tap on the walk races that and is undone.
+        expect(page.locator(SHOWN[name])).to_be_focused()
     expect(page.locator("#round")).to_be_visible()
     expect(page.locator("#pinned")).to_be_visible()
     found += serious_violations(page)  # the walk half done, a notice pinned, a round running
