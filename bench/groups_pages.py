@@ -376,6 +376,8 @@ class Page:
     cookies: list[str] = field(default_factory=list)  # one per worker; none when anonymous
     rps: list[float] = field(default_factory=list)  # one per round
     latencies: list[float] = field(default_factory=list)  # seconds, every round together
+    cpu: list[float] = field(default_factory=list)  # the server's CPU seconds per request, a round
+    answered: int = 0  # responses in the last hammer() of this page, its warm-up's too
 
 
 class BadResponse(Exception):
@@ -407,6 +409,7 @@ def hammer(port: int, page: Page, *, warmup: float, seconds: float, workers: int
     """
     ready = threading.Barrier(workers + 1)
     counted: list[list[float]] = [[] for _ in range(workers)]
+    answered = [0] * workers  # every response, the warm-up's too
     errors: list[BaseException] = []
     window = [0.0, 0.0]  # when counting starts and ends, set before the workers are released
 
@@ -421,6 +424,7 @@ def hammer(port: int, page: Page, *, warmup: float, seconds: float, workers: int
                 if began >= closes:
                     break
                 get(conn, page.path, headers)
+                answered[n] += 1
                 ended = time.perf_counter()
                 if opens <= ended <= closes:
                     counted[n].append(ended - began)
@@ -439,17 +443,35 @@ def hammer(port: int, page: Page, *, warmup: float, seconds: float, workers: int
         thread.join()
     if errors:
         raise BadResponse(f"{page.label}: {errors[0]}")
+    page.answered = sum(answered)
     return [latency for worker in counted for latency in worker]
 
 
-def measure(port: int, pages: list[Page], *, seconds: float, rounds: int, workers: int) -> None:
-    """Every page once per round, in turn, so that drift on the machine hits all of them."""
+def server_cpu(pid: int) -> float:
+    """The CPU seconds (user and system) process ``pid`` has used (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    port: int, pages: list[Page], *, seconds: float, rounds: int, workers: int, pid: int
+) -> None:
+    """Every page once per round, in turn, so that drift on the machine hits all of them.
+
+    Beside the throughput, the server's own CPU time per request it answered, warm-up
+    included (what a page costs the process, whatever else the machine does)."""
     for number in range(1, rounds + 1):
         for page in pages:
+            used = server_cpu(pid)
             latencies = hammer(port, page, warmup=1.0, seconds=seconds, workers=workers)
+            used = server_cpu(pid) - used
             page.rps.append(len(latencies) / seconds)
             page.latencies.extend(latencies)
-            print(f"  round {number}/{rounds}  {page.rps[-1]:8.1f} req/s  {page.label}")
+            page.cpu.append(used / page.answered if page.answered else float("nan"))
+            print(
+                f"  round {number}/{rounds}  {page.rps[-1]:8.1f} req/s  "
+                f"{page.cpu[-1] * 1000:5.2f} ms CPU  {page.label}"
+            )
 
 
 def percentile(values: list[float], p: int) -> float:
@@ -461,13 +483,14 @@ def percentile(values: list[float], p: int) -> float:
 def table(pages: list[Page]) -> str:
     baseline = statistics.median(pages[0].rps)
     lines = [
-        "| Page | Requests/s | Ratio to /ping/ | p50 ms | p95 ms |",
-        "|---|---:|---:|---:|---:|",
+        "| Page | Requests/s | Ratio to /ping/ | Server CPU ms a request | p50 ms | p95 ms |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for page in pages:
         rps = statistics.median(page.rps)
         lines.append(
             f"| {page.label} | {rps:.1f} | {rps / baseline:.3f} | "
+            f"{statistics.median(page.cpu) * 1000:.2f} | "
             f"{percentile(page.latencies, 50) * 1000:.1f} | "
             f"{percentile(page.latencies, 95) * 1000:.1f} |"
         )
@@ -503,7 +526,10 @@ else the machine was doing at the time slows all of them alike.
 the load generator, so absolute requests per second move from run to run and from machine to
 machine. The ratio to the baseline is what stays comparable: if a change makes a page's ratio
 fall, the page got slower, whatever the machine. The p50 and p95 latencies are there to show
-the scale, not to be compared across runs.
+the scale, not to be compared across runs. The server's CPU per request (its user and system
+time over a page's window, divided by the requests it answered) is what the page costs the
+process; a page whose ratio is lower than its CPU suggests left the process waiting (on the
+database, with only a few connections).
 """
 
 
@@ -654,7 +680,14 @@ def main() -> None:
             f"{args.concurrency} concurrent connections …"
         )
         try:
-            measure(port, pages, seconds=args.seconds, rounds=args.rounds, workers=args.concurrency)
+            measure(
+                port,
+                pages,
+                seconds=args.seconds,
+                rounds=args.rounds,
+                workers=args.concurrency,
+                pid=server.pid,
+            )
         except BadResponse as error:
             log = (work / "daphne.log").read_text(errors="replace").splitlines()
             print("\n".join(["daphne's log, last lines:", *log[-60:]]), file=sys.stderr)

@@ -63,8 +63,9 @@ class Baked:
     """A read whose SQL the ORM builds once per process (see the module).
 
     ``build`` takes the arguments named in ``kinds`` (each ``int``, ``str`` or an aware
-    ``datetime``) and returns a ``values_list`` queryset. It must not look at its arguments
-    other than by passing them to the ORM (no ``if``): it runs only with made-up values.
+    ``datetime``) and returns a queryset: a ``values_list`` one for ``rows()``, a model one
+    for ``objects()``. It must not look at its arguments other than by passing them to the
+    ORM (no ``if``): it runs only with made-up values.
     """
 
     def __init__(self, build: Callable[..., QuerySet[Any, Any]], **kinds: type) -> None:
