@@ -9,7 +9,9 @@ changed value is a new key; and nothing passes from one person to another that w
 the values themselves (build rows only from what everyone who sees the row may see).
 
 A model instance must never be a value: it compares and hashes by primary key only, so an
-edited row would find the old HTML.
+edited row would find the old HTML. A row's values are checked when its HTML is first made,
+not each time a row is built (forty-odd a page): a row that holds anything else fails then,
+and so can never have been remembered for a later, equal row to find.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.safestring import SafeString
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 
 _PLAIN = (str, int, float, bool, datetime, date, Enum, type(None))
@@ -35,10 +38,14 @@ _PLAIN = (str, int, float, bool, datetime, date, Enum, type(None))
 class Row:
     """Base for the plain, hashable values one row's template prints."""
 
-    def __post_init__(self) -> None:
+    def check_plain(self) -> None:
+        """Raise TypeError unless every value is plain (or a plain row)."""
         for name in _field_names(type(self)):
-            if not isinstance(getattr(self, name), _ALLOWED):
+            value = getattr(self, name)
+            if not isinstance(value, _ALLOWED):
                 raise TypeError(f"{type(self).__name__}.{name} is not a plain value")
+            if isinstance(value, Row):
+                value.check_plain()
 
 
 _ALLOWED = (*_PLAIN, Row)
@@ -57,6 +64,7 @@ def _field_names(row_type: type[Row]) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def _rendered(template_name: str, zone: str, language: str | None, row: Row) -> SafeString:
+    row.check_plain()
     return render_to_string(template_name, {"row": row})
 
 
@@ -70,6 +78,23 @@ def render_rows(template_name: str, rows: Iterable[Row]) -> SafeString:
     (each costs a few microseconds, through the request's context-local state)."""
     zone, language = timezone.get_current_timezone_name(), get_language()
     return SafeString("".join(_rendered(template_name, zone, language, row) for row in rows))
+
+
+# Where a kept row's form has its CSRF field: the HTML kept is the same for everyone with the
+# same values, and each page puts its own field in (``with_csrf``). No value a row prints can
+# make this: what a row prints is escaped, "<" included.
+CSRF_SLOT = "<!--csrf-->"
+
+
+def csrf_field(token: str) -> SafeString:
+    """The hidden CSRF input for ``token`` (``get_token(request)``, once a page), as
+    ``{% csrf_token %}`` prints it."""
+    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+
+
+def with_csrf(html: str, field: str) -> SafeString:
+    """Kept HTML with ``field`` (from ``csrf_field``) in its CSRF slots."""
+    return mark_safe(html.replace(CSRF_SLOT, field))
 
 
 @receiver(setting_changed)

@@ -203,8 +203,14 @@ def test_each_member_sees_their_own_time_zone_on_my_schedule(group):
 
 
 def test_a_row_refuses_a_model_instance(group):
+    """Checked when the row's HTML is first made: such a row is never remembered."""
+    from config.fragments import render_row
+
+    row = GroupLink(title=group, slug=group.slug)
     with pytest.raises(TypeError):
-        GroupLink(title=group, slug=group.slug)
+        render_row("groups/_schedule_session.html", row)
+    with pytest.raises(TypeError):  # again: nothing was kept the first time
+        render_row("groups/_schedule_session.html", row)
 
 
 def test_a_new_co_facilitator_shows_on_a_members_group_page_at_once(group, therapist, member):
