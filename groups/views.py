@@ -28,7 +28,7 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.fragments import Row, render_row, render_rows
+from config.fragments import Row, csrf_field, render_row, render_rows, with_csrf
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -287,8 +287,11 @@ def my_schedule(request: HttpRequest) -> HttpResponse:
             "sessions": rows,
             "session_items": render_rows("groups/_schedule_session.html", rows),
             "waiting": lists.waiting,
+            "waiting_items": render_rows("groups/_schedule_waiting.html", lists.waiting),
             "invitations": lists.invitations,
+            "invitation_items": render_rows("groups/_schedule_invitation.html", lists.invitations),
             "checkouts": lists.checkouts,
+            "checkout_items": render_rows("groups/_schedule_checkout.html", lists.checkouts),
         },
     )
 
@@ -419,16 +422,8 @@ def group_archive(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("groups:dashboard")
 
 
-# Where a row kept by config.fragments has its form's CSRF field: the HTML kept is the same
-# for everyone with the same values, and each page puts its own field in. No value a row
-# prints can make this: what a row prints is escaped, "<" included.
-CSRF_SLOT = "<!--csrf-->"
-
-
-def _rows_with_csrf(csrf_field: str, template_name: str, rows: Sequence[Row]) -> list[str]:
-    return [
-        mark_safe(render_row(template_name, row).replace(CSRF_SLOT, csrf_field)) for row in rows
-    ]
+def _rows_with_csrf(field: str, template_name: str, rows: Sequence[Row]) -> list[str]:
+    return [with_csrf(render_row(template_name, row), field) for row in rows]
 
 
 @functools.lru_cache(maxsize=8)
@@ -448,9 +443,7 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
     group = page.group
     language = get_language()
     csrf_token = get_token(request)  # one for the page, as the template's own would be
-    csrf_field = format_html(
-        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">', csrf_token
-    )
+    field = csrf_field(csrf_token)
     return render(
         request,
         "groups/manage.html",
@@ -459,12 +452,10 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "page": page,
             "group": group,
             "session_items": [render_row("groups/_manage_session.html", r) for r in page.sessions],
-            "member_items": _rows_with_csrf(csrf_field, "groups/_manage_member.html", page.members),
-            "waiting_items": _rows_with_csrf(
-                csrf_field, "groups/_manage_waiting.html", page.waiting
-            ),
+            "member_items": _rows_with_csrf(field, "groups/_manage_member.html", page.members),
+            "waiting_items": _rows_with_csrf(field, "groups/_manage_waiting.html", page.waiting),
             "invitation_items": _rows_with_csrf(
-                csrf_field, "groups/_manage_invitation.html", page.invitations
+                field, "groups/_manage_invitation.html", page.invitations
             ),
             "remove_help": RemoveMemberForm.base_fields["reason"].help_text,
             "invite_fields": mark_safe(_blank_form_fields(InviteForm, language))

@@ -10,6 +10,7 @@ from django.template import Context, Engine, engines
 from django.template.defaultfilters import date as django_date
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+from django.utils.html import conditional_escape
 
 from config.templatetags import fast
 
@@ -92,3 +93,26 @@ def test_the_url_tag_still_refuses_what_cannot_be_reversed():
 def test_the_url_tag_escapes_as_djangos():
     template = Engine.get_default().from_string("{% url 'groups:detail' slug %}")
     assert template.render(Context({"slug": "a-b"})) == reverse("groups:detail", args=["a-b"])
+
+
+def test_the_static_tag_gives_what_djangos_gives_and_remembers_it():
+    from django.templatetags.static import static as django_static
+
+    fast._static.cache_clear()
+    template = engines["django"].from_string(
+        "{% static 'css/hearth.css' %}|{% static path %}|"
+        "{% static 'a b&c.css' as there %}{{ there }}"
+    )
+    for _ in range(2):
+        text = template.render({"path": "js/hearth.js"})
+        expected = [django_static("css/hearth.css"), django_static("js/hearth.js")]
+        assert text.split("|")[:2] == expected
+        assert text.split("|")[2] == conditional_escape(django_static("a b&c.css"))
+    assert fast._static.cache_info().hits >= 3
+
+
+def test_base_html_uses_the_remembered_static_tag():
+    from django.template.loader import get_template
+
+    nodes = get_template("base.html").template.nodelist.get_nodes_by_type(fast.MemoStaticNode)
+    assert len(nodes) == 3
