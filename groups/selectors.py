@@ -625,20 +625,20 @@ def facilitated_sessions(*, user: User, now: datetime) -> list[SessionRow]:
 
 
 @dataclass(frozen=True)
-class WaitingPlace:
+class WaitingPlace(Row):
     group: GroupLink
     place: int  # 1 is next (``with_waitlist_place``)
 
 
 @dataclass(frozen=True)
-class InvitationLink:
+class InvitationLink(Row):
     group: GroupLink
     token: str
     expires_at: datetime
 
 
 @dataclass(frozen=True)
-class CheckOutDue:
+class CheckOutDue(Row):
     pk: int  # the session's
     group: GroupLink
     starts_at: datetime
