@@ -303,18 +303,27 @@ def counts() -> dict[str, int]:
 
 
 def login_cookie(user: Any) -> str:
-    """A logged-in session written straight to the session table, as a Cookie header value."""
+    """A logged-in session written straight to the session table, as a Cookie header value,
+    with the CSRF cookie a browser that logged in through the form holds (without it, every
+    page would make a new CSRF secret and send it back in a Set-Cookie)."""
+    from importlib import import_module
+
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+    from django.utils.crypto import get_random_string
 
-    store = SessionStore()
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
     store[SESSION_KEY] = str(user.pk)
     store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # as login() leaves it
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store["hearth_login_at"] = time.time()  # the absolute-timeout middleware reads it
     store.create()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+    csrf_secret = get_random_string(CSRF_SECRET_LENGTH, CSRF_ALLOWED_CHARS)
+    return (
+        f"{settings.SESSION_COOKIE_NAME}={store.session_key}; "
+        f"{settings.CSRF_COOKIE_NAME}={csrf_secret}"
+    )
 
 
 # --- The server --------------------------------------------------------------------------------
