@@ -60,7 +60,8 @@ def test_a_page_the_header_does_not_link_to_marks_nothing(member, therapist):
     from tests.factories import make_group
 
     group = make_group(therapist, title="Evening calm")
-    assert "aria-current" not in header_of(logged_in(member), reverse("groups:detail", args=[group.slug]))
+    page = reverse("groups:detail", args=[group.slug])
+    assert "aria-current" not in header_of(logged_in(member), page)
 
 
 def test_the_logout_form_carries_the_pages_own_token_and_works(member):
