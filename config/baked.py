@@ -110,8 +110,8 @@ class Baked:
         instances = _instances(compiler, using) if iterable is ModelIterable else None
         return _Recipe(sql_a, slots, params_a, using, converters, instances)
 
-    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
-        """The query's rows (tuples, in the order of its ``values_list``) for ``values``."""
+    def _statement(self, values: dict[str, Any]) -> tuple[_Recipe, list[Any]]:
+        """The recipe, and its parameters with ``values`` in place (checked)."""
         if values.keys() != self._kinds.keys():
             raise TypeError(f"expected the values {', '.join(self._kinds)}")
         for name, value in values.items():
@@ -126,33 +126,91 @@ class Baked:
         params = list(recipe.constants)
         for position, name in recipe.slots:
             params[position] = values[name]
+        return recipe, params
+
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+        """The query's rows (tuples, in the order of its ``values_list``) for ``values``."""
+        recipe, params = self._statement(values)
         connection = connections[recipe.using]
         with connection.cursor() as cursor:
             cursor.execute(recipe.sql, params)
             rows = cursor.fetchall()
-        if not recipe.converters:
-            return rows
-        # What the compiler's apply_converters does (from_db_value, an expression's int()),
-        # with this thread's connection.
-        converted = []
-        for row in rows:
-            values_read = list(row)
-            for position, (functions, expression) in recipe.converters:
-                value = values_read[position]
-                for convert in functions:
-                    value = convert(value, expression, connection)
-                values_read[position] = value
-            converted.append(tuple(values_read))
-        return converted
+        return _converted(recipe, rows, connection)
 
     def objects(self, **values: Any) -> list[Any]:
         """A model query's instances for ``values``, as iterating the queryset gives them."""
-        rows = self.rows(**values)
+        return self._made(self.rows(**values))
+
+    def _made(self, rows: list[tuple[Any, ...]]) -> list[Any]:
         assert self._baked is not None
         make = self._baked.instances
         if make is None:
             raise CannotBake("objects() needs a query of model instances (not values_list)")
         return [make(row) for row in rows]
+
+
+class Read(NamedTuple):
+    """One baked read of several sent together (``together``): ``rows`` or ``objects``."""
+
+    baked: Baked
+    values: dict[str, Any]
+    objects: bool = False
+
+
+def rows_of(baked: Baked, **values: Any) -> Read:
+    return Read(baked, values)
+
+
+def objects_of(baked: Baked, **values: Any) -> Read:
+    return Read(baked, values, objects=True)
+
+
+def together(*reads: Read) -> list[list[Any]]:
+    """Several baked reads in one round trip to PostgreSQL, each answer as ``rows()`` or
+    ``objects()`` would give it, in order.
+
+    The statements go in one pipeline (psycopg's pipeline mode): sent one after the other
+    without waiting, answered together, in one implicit transaction, so they also read one
+    snapshot of the database. Each is still a query of its own to Django (its cursor, the
+    query log and the tests' query counts see every one). A page that made four reads waited
+    for four answers and, under load, gave up the interpreter four times while it waited;
+    now once."""
+    statements = [read.baked._statement(read.values) for read in reads]
+    using = {recipe.using for recipe, _ in statements}
+    if len(using) != 1:
+        raise ValueError("reads sent together must use one database")
+    connection = connections[using.pop()]
+    connection.ensure_connection()
+    cursors = [connection.cursor() for _ in statements]
+    try:
+        with connection.connection.pipeline():
+            for cursor, (recipe, params) in zip(cursors, statements, strict=True):
+                cursor.execute(recipe.sql, params)
+        answers = []
+        for read, cursor, (recipe, _) in zip(reads, cursors, statements, strict=True):
+            rows = _converted(recipe, cursor.fetchall(), connection)
+            answers.append(read.baked._made(rows) if read.objects else rows)
+        return answers
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _converted(recipe: _Recipe, rows: list[tuple[Any, ...]], connection: Any) -> list[Any]:
+    """What the compiler's apply_converters does (from_db_value, an expression's int()), with
+    this thread's connection."""
+    if not recipe.converters:
+        return rows
+    converted = []
+    for row in rows:
+        values_read = list(row)
+        for position, (functions, expression) in recipe.converters:
+            value = values_read[position]
+            for convert in functions:
+                value = convert(value, expression, connection)
+            values_read[position] = value
+        converted.append(tuple(values_read))
+    return converted
 
 
 class _Recipe(NamedTuple):

@@ -162,3 +162,46 @@ def test_baked_instances_are_what_iterating_the_queryset_gives(therapist):
 def test_objects_needs_a_model_query():
     with pytest.raises(CannotBake, match="model instances"):
         SESSIONS_OF.objects(user_id=7, after=timezone.now())
+
+
+def test_reads_sent_together_answer_as_each_alone_and_count_as_queries(
+    therapist, django_assert_num_queries
+):
+    from config.baked import objects_of, rows_of, together
+
+    ann = UserFactory()
+    group = make_group(therapist, title="Evenings")
+    make_member(group, ann)
+    make_session(group, days_ahead=2)
+    now = timezone.now()
+    by_title = Baked(lambda title: TherapyGroup.objects.filter(title=title), title=str)
+    with django_assert_num_queries(3):  # one round trip, three queries all the same
+        sessions, groups, none = together(
+            rows_of(SESSIONS_OF, user_id=ann.pk, after=now),
+            objects_of(by_title, title="Evenings"),
+            rows_of(SESSIONS_OF, user_id=therapist.pk, after=now),
+        )
+    assert sessions == SESSIONS_OF.rows(user_id=ann.pk, after=now) and len(sessions) == 1
+    assert groups == by_title.objects(title="Evenings") == [group]
+    assert groups[0].title == "Evenings"
+    assert none == []
+
+
+def test_reads_sent_together_go_in_one_pipeline(therapist, monkeypatch):
+    """One round trip: psycopg's pipeline mode, entered once for all the reads."""
+    import psycopg
+    from django.db import connection
+
+    from config.baked import rows_of, together
+
+    entered = []
+    original = psycopg.Connection.pipeline
+
+    def pipeline(self):
+        entered.append(self)
+        return original(self)
+
+    monkeypatch.setattr(psycopg.Connection, "pipeline", pipeline)
+    now = timezone.now()
+    together(*(rows_of(SESSIONS_OF, user_id=therapist.pk, after=now) for _ in range(3)))
+    assert entered == [connection.connection]
