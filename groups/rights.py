@@ -13,7 +13,7 @@ from django.contrib.auth.models import Permission
 from django.db.models import QuerySet
 
 from accounts.models import User
-from config.baked import Baked
+from config.baked import Baked, Read, rows_of
 from groups.models import TherapyGroup, TherapyGroupUserObjectPermission
 
 FACILITATE = "facilitate_group"
@@ -28,15 +28,34 @@ def _rights_held(user_id: int, group_id: int) -> QuerySet[Any, Any]:
     ).values_list("permission__codename")
 
 
+def _rights_held_by_slug(user_id: int, slug: str) -> QuerySet[Any, Any]:
+    return TherapyGroupUserObjectPermission.objects.filter(
+        user_id=user_id, content_object__slug=slug
+    ).values_list("permission__codename")
+
+
 # Asked on every page about a group the viewer may act on: built once (config.baked).
 _RIGHTS_HELD = Baked(_rights_held, user_id=int, group_id=int)
+_RIGHTS_HELD_BY_SLUG = Baked(_rights_held_by_slug, user_id=int, slug=str)
+
+
+def rights_read(*, user: User, slug: str) -> Read | None:
+    """``rights_of`` the group ``slug`` as a read to send with others (``config.baked.together``),
+    answered by ``rights_from``; None for someone who holds none (anonymous or inactive)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    return rows_of(_RIGHTS_HELD_BY_SLUG, user_id=user.pk, slug=slug)
+
+
+def rights_from(rows: list[tuple[str]] | None) -> frozenset[str]:
+    return frozenset(name for (name,) in rows or ())
 
 
 def rights_of(*, user: User, group: TherapyGroup) -> frozenset[str]:
     """The rights ``user`` holds on ``group`` (one query; none for the anonymous)."""
     if not user.is_authenticated or not user.is_active:
         return frozenset()
-    return frozenset(name for (name,) in _RIGHTS_HELD.rows(user_id=user.pk, group_id=group.pk))
+    return rights_from(_RIGHTS_HELD.rows(user_id=user.pk, group_id=group.pk))
 
 
 def has_right(*, user: User, group: TherapyGroup, right: str) -> bool:

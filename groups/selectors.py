@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.roles import Role
-from config.baked import Baked
+from config.baked import Baked, Read, objects_of, rows_of, together
 from config.fragments import Row
 from groups import rights
 from groups.checkout import checkouts_open
@@ -376,15 +376,18 @@ def _visible_group(leads: bool) -> Baked:
     return Baked(build, user_id=int, email=str, now=datetime, slug=str)
 
 
-def _my_enrollment(group_id: int, user_id: int) -> QuerySet[Enrollment]:
-    enrollment = Enrollment.objects.filter(group_id=group_id, user_id=user_id)
+# The viewer's own enrollment, invitation and rights are read by the group's slug, beside the
+# group itself, all four in one round trip; they are used only if the group is one the viewer
+# may see.
+def _my_enrollment(slug: str, user_id: int) -> QuerySet[Enrollment]:
+    enrollment = Enrollment.objects.filter(group__slug=slug, user_id=user_id)
     return with_waitlist_place(enrollment).order_by("pk")[:1]
 
 
-def _my_invitation(group_id: int, user_id: int, email: str, now: datetime) -> QuerySet[Invitation]:
+def _my_invitation(slug: str, user_id: int, email: str, now: datetime) -> QuerySet[Invitation]:
     addressee = User(pk=user_id, email=email)
     return (
-        Invitation.objects.filter(group_id=group_id)
+        Invitation.objects.filter(group__slug=slug)
         .addressed_to(addressee)
         .pending(now)
         .order_by("pk")[:1]
@@ -394,8 +397,8 @@ def _my_invitation(group_id: int, user_id: int, email: str, now: datetime) -> Qu
 # The group page's reads for a logged-in person, built once (config.baked): the ORM took
 # about 5 ms to build them on every request, ten times what the database took to answer.
 _VISIBLE_GROUP = {leads: _visible_group(leads) for leads in (False, True)}
-_MY_ENROLLMENT = Baked(_my_enrollment, group_id=int, user_id=int)
-_MY_INVITATION = Baked(_my_invitation, group_id=int, user_id=int, email=str, now=datetime)
+_MY_ENROLLMENT = Baked(_my_enrollment, slug=str, user_id=int)
+_MY_INVITATION = Baked(_my_invitation, slug=str, user_id=int, email=str, now=datetime)
 
 
 def group_page(*, viewer: User, slug: str) -> GroupPage | None:
@@ -412,17 +415,20 @@ def group_page(*, viewer: User, slug: str) -> GroupPage | None:
         return GroupPage(group=group, enrollment=None, invitation=None, rights=frozenset())
     now = timezone.now()
     person = {"user_id": viewer.pk, "email": viewer.email}
-    found = _VISIBLE_GROUP[leads_groups(viewer)].objects(**person, now=now, slug=slug)
+    reads = [
+        objects_of(_VISIBLE_GROUP[leads_groups(viewer)], **person, now=now, slug=slug),
+        objects_of(_MY_ENROLLMENT, slug=slug, user_id=viewer.pk),
+        objects_of(_MY_INVITATION, slug=slug, **person, now=now),
+    ]
+    held = rights.rights_read(user=viewer, slug=slug)
+    found, enrollment, invitation, *held_rows = together(*reads, *([held] if held else []))
     if not found:
         return None
-    group = found[0]
-    enrollment = _MY_ENROLLMENT.objects(group_id=group.pk, user_id=viewer.pk)
-    invitation = _MY_INVITATION.objects(group_id=group.pk, **person, now=now)
     return GroupPage(
-        group=group,
+        group=found[0],
         enrollment=enrollment[0] if enrollment else None,
         invitation=invitation[0] if invitation else None,
-        rights=rights.rights_of(user=viewer, group=group),
+        rights=rights.rights_from(held_rows[0] if held_rows else None),
     )
 
 
@@ -702,17 +708,23 @@ _MY_INVITATIONS = {
 _MY_CHECKOUTS = Baked(_my_checkouts, user_id=int, now=datetime)
 
 
-def my_lists(*, user: User, now: datetime) -> MyLists:
-    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): three
-    queries, whether or not there is anything."""
+def _my_list_reads(user: User, now: datetime) -> list[Read]:
     if user.email:
-        invited = _MY_INVITATIONS[True].rows(user_id=user.pk, email=user.email, now=now)
+        invited = rows_of(_MY_INVITATIONS[True], user_id=user.pk, email=user.email, now=now)
     else:
-        invited = _MY_INVITATIONS[False].rows(user_id=user.pk, now=now)
+        invited = rows_of(_MY_INVITATIONS[False], user_id=user.pk, now=now)
+    return [
+        rows_of(_MY_WAITING, user_id=user.pk),
+        invited,
+        rows_of(_MY_CHECKOUTS, user_id=user.pk, now=now),
+    ]
+
+
+def _my_lists_of(waiting: list[Any], invited: list[Any], checkouts: list[Any]) -> MyLists:
     return MyLists(
         waiting=[
             WaitingPlace(group=GroupLink(title=title, slug=slug), place=place)
-            for title, slug, place in _MY_WAITING.rows(user_id=user.pk)
+            for title, slug, place in waiting
         ],
         invitations=[
             InvitationLink(group=GroupLink(title=title, slug=slug), token=token, expires_at=at)
@@ -720,9 +732,26 @@ def my_lists(*, user: User, now: datetime) -> MyLists:
         ],
         checkouts=[
             CheckOutDue(pk=pk, group=GroupLink(title=title, slug=slug), starts_at=at, my_feeling=n)
-            for pk, title, slug, at, n in _MY_CHECKOUTS.rows(user_id=user.pk, now=now)
+            for pk, title, slug, at, n in checkouts
         ],
     )
+
+
+def my_lists(*, user: User, now: datetime) -> MyLists:
+    """``user``'s waiting lists, invitations and open check-outs (``groups.checkout``): three
+    queries, whether or not there is anything, in one round trip."""
+    return _my_lists_of(*together(*_my_list_reads(user, now)))
+
+
+def my_schedule_page(*, user: User, now: datetime) -> tuple[list[SessionRow], MyLists]:
+    """What My schedule shows: ``my_schedule`` and ``my_lists``, four queries in one round
+    trip."""
+    until = now + timedelta(days=MY_SCHEDULE_DAYS)
+    sessions, *lists = together(
+        rows_of(_MY_SESSIONS, user_id=user.pk, now=now, until=until),
+        *_my_list_reads(user, now),
+    )
+    return _session_rows(sessions, now), _my_lists_of(*lists)
 
 
 def calendar_sessions(*, user: User) -> QuerySet[GroupSession]:
@@ -789,14 +818,7 @@ def _facilitated_groups(user_id: int, now: datetime) -> QuerySet[Any, Any]:
 _FACILITATED_GROUPS = Baked(_facilitated_groups, user_id=int, now=datetime)
 
 
-def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
-    """The groups ``user`` facilitates for "Groups I lead", archived last, by title: one query.
-
-    The places taken and the next session are read off the group row, where the services
-    keep them (``groups.services.listing``); a row whose stored next session has closed (the
-    sweep has not moved it on yet) has it worked out from the sessions instead, as the
-    directory does. Only the waiting list is counted, per group.
-    """
+def _dashboard_group_rows(found: list[tuple[Any, ...]]) -> list[DashboardGroupRow]:
     return [
         DashboardGroupRow(
             title=title,
@@ -810,9 +832,33 @@ def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
             is_listed=is_listed,
         )
         for title, slug, taken, capacity, waiting, next_starts, archived, is_closed, is_listed in (
-            _FACILITATED_GROUPS.rows(user_id=user.pk, now=now)
+            found
         )
     ]
+
+
+def facilitated_groups(*, user: User, now: datetime) -> list[DashboardGroupRow]:
+    """The groups ``user`` facilitates for "Groups I lead", archived last, by title: one query.
+
+    The places taken and the next session are read off the group row, where the services
+    keep them (``groups.services.listing``); a row whose stored next session has closed (the
+    sweep has not moved it on yet) has it worked out from the sessions instead, as the
+    directory does. Only the waiting list is counted, per group.
+    """
+    return _dashboard_group_rows(_FACILITATED_GROUPS.rows(user_id=user.pk, now=now))
+
+
+def dashboard_page(
+    *, user: User, now: datetime
+) -> tuple[list[DashboardGroupRow], list[SessionRow]]:
+    """What "Groups I lead" shows: ``facilitated_groups`` and ``facilitated_sessions``, two
+    queries in one round trip."""
+    until = now + timedelta(days=FACILITATED_SESSIONS_DAYS)
+    groups, sessions = together(
+        rows_of(_FACILITATED_GROUPS, user_id=user.pk, now=now),
+        rows_of(_FACILITATED_SESSIONS, user_id=user.pk, now=now, until=until),
+    )
+    return _dashboard_group_rows(groups), _session_rows(sessions, now)
 
 
 @dataclass(frozen=True)
@@ -895,13 +941,19 @@ _STATUS_FIELDS = [
 ]
 
 
-def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
+def _managed(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
+    """The group ``slug`` if ``user_id`` holds the roster right on it: each of the manage
+    page's reads asks it itself, so that all four go to the database at once."""
     holder = User(pk=user_id)
+    return TherapyGroup.objects.filter(
+        pk__in=rights.groups_with_right(user=holder, right=rights.VIEW_ROSTER), slug=slug
+    )
+
+
+def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
     co = User.objects.filter(co_facilitated_groups=OuterRef("pk")).order_by("pk")
     return (
-        TherapyGroup.objects.filter(
-            pk__in=rights.groups_with_right(user=holder, right=rights.VIEW_ROSTER), slug=slug
-        )
+        _managed(user_id, slug)
         .select_related("topic", "facilitator")
         # The co-facilitators in the same query, as two arrays in the same order.
         .annotate(
@@ -912,26 +964,26 @@ def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
     )
 
 
-def _manage_enrollments(group_id: int) -> QuerySet[Any, Any]:
+def _manage_enrollments(user_id: int, slug: str) -> QuerySet[Any, Any]:
     return (
-        Enrollment.objects.filter(group_id=group_id, state__in=LIVE_STATES)
+        Enrollment.objects.filter(group__in=_managed(user_id, slug), state__in=LIVE_STATES)
         .order_by("waitlist_position", "pseudonym")
         .values_list("pk", "state", "pseudonym", "created_at", "activated_at", "muted_until")
     )
 
 
-def _manage_invitations(group_id: int, now: datetime) -> QuerySet[Any, Any]:
+def _manage_invitations(user_id: int, slug: str, now: datetime) -> QuerySet[Any, Any]:
     return (
-        Invitation.objects.filter(group_id=group_id)
+        Invitation.objects.filter(group__in=_managed(user_id, slug))
         .pending(now)
         .order_by("-created_at")
         .values_list("pk", "invitee_id", "invitee__display_name", "email", "expires_at")
     )
 
 
-def _manage_sessions(group_id: int, since: datetime) -> QuerySet[Any, Any]:
+def _manage_sessions(user_id: int, slug: str, since: datetime) -> QuerySet[Any, Any]:
     return (
-        GroupSession.objects.filter(group_id=group_id, ends_at__gt=since)
+        GroupSession.objects.filter(group__in=_managed(user_id, slug), ends_at__gt=since)
         .order_by("starts_at")
         .values_list("pk", *_STATUS_FIELDS, "cancel_reason", "series_id")[:MANAGE_SESSIONS_LIMIT]
     )
@@ -940,17 +992,18 @@ def _manage_sessions(group_id: int, since: datetime) -> QuerySet[Any, Any]:
 # The manage page's reads, built once per process (config.baked): the ORM took about 8 ms to
 # build them on every request, the database a fraction of a millisecond to answer.
 _MANAGE_GROUP = Baked(_manage_group, user_id=int, slug=str)
-_MANAGE_ENROLLMENTS = Baked(_manage_enrollments, group_id=int)
-_MANAGE_INVITATIONS = Baked(_manage_invitations, group_id=int, now=datetime)
-_MANAGE_SESSIONS = Baked(_manage_sessions, group_id=int, since=datetime)
+_MANAGE_ENROLLMENTS = Baked(_manage_enrollments, user_id=int, slug=str)
+_MANAGE_INVITATIONS = Baked(_manage_invitations, user_id=int, slug=str, now=datetime)
+_MANAGE_SESSIONS = Baked(_manage_sessions, user_id=int, slug=str, since=datetime)
 
 
 def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     """The facilitator's view of one group, or None unless ``viewer`` holds the roster right.
 
-    Four baked queries (config.baked): the group with its topic, facilitator and
-    co-facilitators, the roster and the waiting list, the pending invitations and the sessions
-    from the past week on (at most MANAGE_SESSIONS_LIMIT). The places are counted from the
+    Four baked queries (config.baked) in one round trip, each asking the right itself: the
+    group with its topic, facilitator and co-facilitators, the roster and the waiting list,
+    the pending invitations and the sessions from the past week on (at most
+    MANAGE_SESSIONS_LIMIT). The places are counted from the
     roster itself (the same count as the enrollments), and a place in line from the order of
     the waiting list (as ``with_waitlist_place`` counts it);
     ``tests/groups/test_manage_page.py`` compares them with the counting subqueries.
@@ -958,15 +1011,19 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     if not viewer.is_authenticated:
         return None
     now = timezone.now()
-    found = _MANAGE_GROUP.objects(user_id=viewer.pk, slug=slug)
+    since = now - timedelta(days=MANAGE_SESSIONS_SINCE_DAYS)
+    found, enrollments, invitations, sessions = together(
+        objects_of(_MANAGE_GROUP, user_id=viewer.pk, slug=slug),
+        rows_of(_MANAGE_ENROLLMENTS, user_id=viewer.pk, slug=slug),
+        rows_of(_MANAGE_INVITATIONS, user_id=viewer.pk, slug=slug, now=now),
+        rows_of(_MANAGE_SESSIONS, user_id=viewer.pk, slug=slug, since=since),
+    )
     if not found:
         return None
     group: TherapyGroup = found[0]
     members: list[MemberRow] = []
     waiting: list[WaitingRow] = []
-    for pk, state, pseudonym, created, activated, muted in _MANAGE_ENROLLMENTS.rows(
-        group_id=group.pk
-    ):
+    for pk, state, pseudonym, created, activated, muted in enrollments:
         if state == Enrollment.State.WAITLISTED:
             waiting.append(
                 WaitingRow(
@@ -991,8 +1048,7 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
     group.waitlist_count = len(waiting)  # type: ignore[attr-defined]
     group.seats_left = group.capacity - len(members)  # type: ignore[attr-defined]
     session_rows = []
-    since = now - timedelta(days=MANAGE_SESSIONS_SINCE_DAYS)
-    for pk, *status_values, reason, series in _MANAGE_SESSIONS.rows(group_id=group.pk, since=since):
+    for pk, *status_values, reason, series in sessions:
         session = GroupSession.from_db(DEFAULT_DB_ALIAS, _STATUS_FIELDS, status_values)
         session_rows.append(
             ManageSessionRow(
@@ -1028,9 +1084,7 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
                 email=email,
                 expires_at=expires_at,
             )
-            for pk, invitee_id, name, email, expires_at in _MANAGE_INVITATIONS.rows(
-                group_id=group.pk, now=now
-            )
+            for pk, invitee_id, name, email, expires_at in invitations
         ],
         sessions=session_rows,
     )

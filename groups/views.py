@@ -277,9 +277,7 @@ def practice_offer() -> str:
 @require_safe
 def my_schedule(request: HttpRequest) -> HttpResponse:
     """My upcoming sessions in my zone, with a way in while a room is open."""
-    user, now = request.user, timezone.now()
-    rows = selectors.my_schedule(user=user, now=now)
-    lists = selectors.my_lists(user=user, now=now)
+    rows, lists = selectors.my_schedule_page(user=request.user, now=timezone.now())
     return render(
         request,
         "groups/my_schedule.html",
@@ -354,9 +352,7 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
 @require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The groups I facilitate and their coming sessions."""
-    user, now = request.user, timezone.now()
-    groups = selectors.facilitated_groups(user=user, now=now)
-    sessions = selectors.facilitated_sessions(user=user, now=now)
+    groups, sessions = selectors.dashboard_page(user=request.user, now=timezone.now())
     return render(
         request,
         "groups/dashboard.html",

@@ -431,3 +431,20 @@ def test_groups_i_lead_shows_the_next_session_right_after_schedule_cancel_move_a
     assert _row_of(therapist, group).next_starts_at == under_way.starts_at  # until it closes
     session_end(actor=therapist, session=under_way)
     assert _row_of(therapist, group).next_starts_at == after.starts_at
+
+
+def test_my_schedule_page_reads_together_what_its_parts_read_alone(world, member):
+    """selectors.my_schedule_page sends the four reads in one round trip (config.baked)."""
+    now = timezone.now()
+    for user in (world["person"], world["newcomer"], world["therapist"], member):
+        sessions, lists = selectors.my_schedule_page(user=user, now=now)
+        assert sessions == selectors.my_schedule(user=user, now=now)
+        assert lists == selectors.my_lists(user=user, now=now)
+
+
+def test_groups_i_lead_page_reads_together_what_its_parts_read_alone(world):
+    now = timezone.now()
+    for user in (world["therapist"], world["second"].facilitator, world["person"]):
+        groups, sessions = selectors.dashboard_page(user=user, now=now)
+        assert groups == selectors.facilitated_groups(user=user, now=now)
+        assert sessions == selectors.facilitated_sessions(user=user, now=now)
