@@ -68,6 +68,8 @@ def test_the_pooler_setting_turns_off_what_transaction_pooling_breaks():
     plain = settings_for(DATABASE_POOLER=None)["DATABASES"]["default"]
     assert plain["OPTIONS"]["options"] == "-c jit=off"
     assert not plain.get("DISABLE_SERVER_SIDE_CURSORS")
+    assert plain["OPTIONS"]["server_side_binding"] is True  # prepared statements (settings)
+    assert plain["OPTIONS"]["prepare_threshold"] == 5
 
     pooled = settings_for(DATABASE_POOLER="pgbouncer")["DATABASES"]["default"]
     assert pooled["DISABLE_SERVER_SIDE_CURSORS"] is True
@@ -176,3 +178,20 @@ def test_hearth_migrates_and_reads_through_pgbouncer_in_transaction_mode(bouncer
     assert read.returncode == 0, read.stderr[-3000:]
     sites, users, runs = map(int, read.stdout.split())
     assert (sites, users, runs) == (1, 0, 2)
+
+
+@pytest.mark.django_db
+def test_without_pgbouncer_a_statement_run_again_and_again_is_prepared():
+    """PostgreSQL plans a prepared statement once, not for each request (config/settings.py)."""
+    from django.db import connection
+
+    from accounts.models import User
+
+    for _ in range(6):
+        list(User.objects.filter(email="nobody@example.org"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%"accounts_user"."email" = $1%'],
+        )
+        assert cursor.fetchone()[0] == 1
