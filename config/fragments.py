@@ -73,11 +73,13 @@ def render_row(template_name: str, row: Row) -> SafeString:
     return _rendered(template_name, timezone.get_current_timezone_name(), get_language(), row)
 
 
-def render_rows(template_name: str, rows: Iterable[Row]) -> SafeString:
+def render_rows(template_name: str, rows: Iterable[Row], csrf: str = "") -> SafeString:
     """``render_row`` for each of ``rows``, joined; the zone and language are looked up once
-    (each costs a few microseconds, through the request's context-local state)."""
+    (each costs a few microseconds, through the request's context-local state). ``csrf``
+    (``csrf_field``) goes into the rows' CSRF slots, if they have any."""
     zone, language = timezone.get_current_timezone_name(), get_language()
-    return SafeString("".join(_rendered(template_name, zone, language, row) for row in rows))
+    html = "".join(_rendered(template_name, zone, language, row) for row in rows)
+    return with_csrf(html, csrf) if csrf else SafeString(html)
 
 
 # Where a kept row's form has its CSRF field: the HTML kept is the same for everyone with the

@@ -6,7 +6,6 @@ Anything addressed by a slug or id answers 404 to a person who may not see it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,7 +27,7 @@ from accounts.exceptions import ServiceError
 from accounts.middleware import viewer_time_zone
 from accounts.models import User
 from accounts.selectors import therapist_applications_for
-from config.fragments import Row, csrf_field, render_row, render_rows, with_csrf
+from config.fragments import csrf_field, render_rows
 from config.page_cache import anonymous_cacheable, shared_part
 from groups import rights, selectors, services
 from groups.finder import groups_suggested as finder_groups_suggested
@@ -418,10 +417,6 @@ def group_archive(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("groups:dashboard")
 
 
-def _rows_with_csrf(field: str, template_name: str, rows: Sequence[Row]) -> list[str]:
-    return [with_csrf(render_row(template_name, row), field) for row in rows]
-
-
 @functools.lru_cache(maxsize=8)
 def _blank_form_fields(form_class: type[Form], language: str | None) -> str:
     """The fields of an empty ``form_class`` as includes/form_fields.html prints them: the
@@ -447,11 +442,11 @@ def manage(request: HttpRequest, slug: str) -> HttpResponse:
             "csrf_token": csrf_token,
             "page": page,
             "group": group,
-            "session_items": [render_row("groups/_manage_session.html", r) for r in page.sessions],
-            "member_items": _rows_with_csrf(field, "groups/_manage_member.html", page.members),
-            "waiting_items": _rows_with_csrf(field, "groups/_manage_waiting.html", page.waiting),
-            "invitation_items": _rows_with_csrf(
-                field, "groups/_manage_invitation.html", page.invitations
+            "session_items": render_rows("groups/_manage_session.html", page.sessions),
+            "member_items": render_rows("groups/_manage_member.html", page.members, field),
+            "waiting_items": render_rows("groups/_manage_waiting.html", page.waiting, field),
+            "invitation_items": render_rows(
+                "groups/_manage_invitation.html", page.invitations, field
             ),
             "remove_help": RemoveMemberForm.base_fields["reason"].help_text,
             "invite_fields": mark_safe(_blank_form_fields(InviteForm, language))
