@@ -11,6 +11,7 @@ class HearthAdminConfig(AdminConfig):
         from django.apps import apps
         from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 
+        import config.pg_types  # noqa: F401  (connects its connection_created receiver)
         from config.database import grant_after_migrate
         from config.page_cache import pages_changed_receiver
 
