@@ -141,13 +141,17 @@ TEMPLATES = [
 # themselves under var/postgres (config/localdb.py); with one, that server instead.
 DATABASE_URL = os.environ.get("DATABASE_URL", "") or localdb.database_url()
 # CONN_MAX_AGE is 0 because connections come from a pool (below), which Django requires. The
-# health check is the pool's: a connection is tried (an empty query) each time it is lent, so
-# one the server dropped while it sat in the pool never fails a page.
+# health check is the pool's: a connection that sat in the pool a second or more is tried (an
+# empty query) before it is lent (config/postgresql/base.py), so one the server dropped while it
+# sat there never fails a page.
 DATABASES = {
     "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
 }
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("Hearth runs on PostgreSQL: DATABASE_URL must be postgres://...")
+# Django's backend, with the pool's health check skipped for a connection that came back to
+# the pool less than a second ago (config/postgresql/base.py): one round trip less a request.
+DATABASES["default"]["ENGINE"] = "config.postgresql"
 # What sits between Hearth and PostgreSQL: nothing (the default), or `pgbouncer` in transaction
 # mode, which gives a server connection for one transaction at a time, so nothing that outlives
 # a transaction may be used:
