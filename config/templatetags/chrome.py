@@ -80,7 +80,9 @@ def site_header(context: template.Context) -> SafeString:
     html = render_row("includes/site_header.html", header)
     if not authenticated:  # the logout form, the only form, is for logged-in people
         return html
-    return with_csrf(html, csrf_field(str(context["csrf_token"])))
+    # As {% csrf_token %}: the page's token, or nothing where there is none (no request).
+    token = context.get("csrf_token")
+    return with_csrf(html, csrf_field(str(token)) if token else "")
 
 
 @register.simple_tag
