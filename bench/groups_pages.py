@@ -303,11 +303,13 @@ def counts() -> dict[str, int]:
 
 
 def login_cookie(user: Any) -> str:
-    """A logged-in session written straight to the session table, as a Cookie header value,
-    with the CSRF cookie a browser that logged in through the form holds (without it, every
-    page would make a new CSRF secret and send it back in a Set-Cookie)."""
+    """A logged-in session written straight to the session table, and listed in the person's
+    devices as a login through allauth's form lists it, as a Cookie header value, with the
+    CSRF cookie a browser that logged in through the form holds (without it, every page would
+    make a new CSRF secret and send it back in a Set-Cookie)."""
     from importlib import import_module
 
+    from allauth.usersessions.models import UserSession
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
@@ -319,6 +321,9 @@ def login_cookie(user: Any) -> str:
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store["hearth_login_at"] = time.time()  # the absolute-timeout middleware reads it
     store.create()
+    UserSession.objects.create(
+        user=user, session_key=store.session_key, ip="127.0.0.1", user_agent="bench"
+    )
     csrf_secret = get_random_string(CSRF_SECRET_LENGTH, CSRF_ALLOWED_CHARS)
     return (
         f"{settings.SESSION_COOKIE_NAME}={store.session_key}; "

@@ -95,8 +95,9 @@ def test_a_logged_in_page_asks_the_database_once_for_the_person_and_all_they_nee
     assert client.get(reverse("home")).status_code == 200  # records the device's activity
     with CaptureQueriesContext(connection) as captured:
         assert client.get(reverse("ping")).status_code == 200
-    # The login's row, then the person with everything the policy and the page need.
-    assert len(captured) == 2, [q["sql"][:80] for q in captured]
+    # The person listed for the session with everything the policy and the page need, and the
+    # session's row, in one statement (accounts.session_store).
+    assert len(captured) == 1, [q["sql"][:80] for q in captured]
 
 
 def test_a_page_that_shows_the_guidelines_notice_asks_nothing_more(client, member):
@@ -129,3 +130,51 @@ def test_accepting_the_guidelines_shows_at_once_on_the_same_instance(member):
     assert person is not None and guidelines_standing(user=person) == "first"
     guidelines_accept(actor=person, version=guidelines_current())
     assert guidelines_standing(user=person) == "accepted"
+
+
+# --- The person read with the session (accounts.session_store) ----------------------------------
+
+
+def test_the_session_names_the_person_whatever_the_device_list_says(client, member, outsider):
+    """The person read with the session comes from allauth's device list; the backend takes
+    them only if the session itself names them."""
+    from allauth.usersessions.models import UserSession
+
+    client.force_login(member)
+    client.get(reverse("home"))  # records the device (a login through allauth's form does too)
+    key = client.session.session_key
+    assert UserSession.objects.filter(session_key=key, user=member).exists()
+    UserSession.objects.filter(session_key=key).update(user=outsider)
+    response = client.get(reverse("ping"))
+    assert response.wsgi_request.user.pk == member.pk
+
+
+def test_a_login_missing_from_the_device_list_is_read_as_before(client, member):
+    from allauth.usersessions.models import UserSession
+
+    client.force_login(member)
+    client.get(reverse("home"))  # records the device's activity
+    UserSession.objects.filter(user=member).delete()
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(reverse("ping"))
+    assert response.wsgi_request.user.pk == member.pk
+    assert len(captured) == 3  # the listed person (none), the session, the person
+
+
+def test_an_ended_login_still_in_the_device_list_is_no_login(client, member):
+    from django.contrib.sessions.models import Session
+
+    client.force_login(member)
+    Session.objects.filter(session_key=client.session.session_key).delete()
+    response = client.get(reverse("ping"))
+    assert not response.wsgi_request.user.is_authenticated
+
+
+def test_the_person_read_with_a_session_serves_that_request_only(client, member, outsider):
+    """Left for the request's own look-up, taken by it, and never by a later one."""
+    from accounts.backends import _read_with_the_session
+
+    client.force_login(member)
+    client.get(reverse("ping"))
+    assert _read_with_the_session.get() is None
+    assert login_person_load(outsider.pk).pk == outsider.pk

@@ -149,8 +149,8 @@ def test_the_finder_reads_a_fixed_number_of_queries(client, groups, member, ther
     few = queries()
     for i in range(6):
         make_session(make_group(therapist, title=f"Extra {i}"), days_ahead=8 + i)
-    # 5: one for the login (accounts.backends; the session comes from Redis), four its own.
-    assert queries() == few == 6
+    # 5: one for the login (the person and the session: accounts.session_store), four its own.
+    assert queries() == few == 5
 
 
 def test_kept_answers_are_in_the_persons_data_and_go_with_their_account(groups, member):
