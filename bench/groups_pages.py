@@ -77,11 +77,13 @@ class Personas:
     managed_group_slug: str
 
 
-def section_title(groups: int) -> str:
-    """The heading of this benchmark's section of the doc: one section per data size."""
+def section_title(groups: int, cpu: int | None = None) -> str:
+    """The heading of this benchmark's section of the doc: one section per data size, and
+    per way of running daphne (on any core, or pinned to one)."""
+    pinned = "" if cpu is None else ", daphne on one core"
     return (
         f"## Group pages ({groups:,} groups, {groups * SESSIONS_PER_GROUP:,} sessions, "
-        f"{groups * ENROLLMENTS_PER_GROUP:,} enrollments)"
+        f"{groups * ENROLLMENTS_PER_GROUP:,} enrollments{pinned})"
     )
 
 
@@ -368,6 +370,12 @@ def start_daphne(
     raise SystemExit(f"daphne did not answer /ping/ within 60 s:\n{log.read_text()}")
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Every thread of process ``pid`` (and any it starts later) on core ``cpu`` only."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {cpu})
+
+
 def stop(server: subprocess.Popen[bytes] | None) -> None:
     if server is None or server.poll() is not None:
         return
@@ -595,6 +603,13 @@ def main() -> None:
         default=list(PAGE_KEYS),
         help=f"pages to measure beside /ping/, comma-separated: {','.join(PAGE_KEYS)}",
     )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="pin daphne (every thread) to this core, as docs/operations.md advises for each "
+        "web process; PostgreSQL and the load generator keep the others",
+    )
     parser.add_argument("--database", default=DB_NAME, help="the database to create, use and drop")
     parser.add_argument("--keep", action="store_true", help="leave the database in place")
     parser.add_argument("--no-write", action="store_true", help="do not update the doc")
@@ -648,6 +663,8 @@ def main() -> None:
         port = free_port()
         print(f"Starting daphne on 127.0.0.1:{port} …")
         server = start_daphne(env, port, work / "daphne.log")
+        if args.cpu is not None:
+            pin(server.pid, args.cpu)
 
         every_page = [
             # What every logged-in page costs before its own work: the session, the person.
@@ -715,14 +732,16 @@ def main() -> None:
         print(result)
 
         command = shlex.join([".venv/bin/python", "bench/groups_pages.py", *sys.argv[1:]])
+        where = "" if args.cpu is None else f", pinned to core {args.cpu} (every thread)"
         settings = (
-            f"Served by one daphne process (DEBUG=0, PostgreSQL, Redis), {args.concurrency} "
+            f"Served by one daphne process{where} (DEBUG=0, PostgreSQL, Redis), "
+            f"{args.concurrency} "
             f"concurrent keep-alive connections, {args.rounds} rounds of {args.seconds:g} s "
             "per page after a 1 s warm-up. The client is in 20 groups; the facilitator leads "
             "50 and is a therapist with two-step login."
         )
         if not args.no_write:
-            title = section_title(args.groups)
+            title = section_title(args.groups, args.cpu)
             write_section(
                 title,
                 section(
