@@ -732,7 +732,7 @@ def main() -> None:
         print(result)
 
         command = shlex.join([".venv/bin/python", "bench/groups_pages.py", *sys.argv[1:]])
-        where = "" if args.cpu is None else f", pinned to core {args.cpu} (every thread)"
+        where = "" if args.cpu is None else f" pinned to core {args.cpu}, every thread,"
         settings = (
             f"Served by one daphne process{where} (DEBUG=0, PostgreSQL, Redis), "
             f"{args.concurrency} "
