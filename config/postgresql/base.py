@@ -9,8 +9,12 @@ restart, a failover or an idle timeout may have closed it) is tried first, and r
 try fails. What is given up: a request that borrows a connection within that second after the
 server dropped it fails, as a request already running at that moment would.
 
-``DatabaseWrapper.pool`` is Django's own (5.2), with that check; everything else is Django's.
-``settings.DATABASES`` names this module as the ``ENGINE``.
+The time a connection went back is noted by the pool's ``putconn`` itself, not by psycopg's
+``reset`` callback: with a ``reset``, the pool hands every returned connection to one of its
+worker threads, so each request ended by waking a thread (and contending with it for the GIL).
+
+``DatabaseWrapper.pool`` is Django's own (5.2), with that pool and check; everything else is
+Django's. ``settings.DATABASES`` names this module as the ``ENGINE``.
 """
 
 from __future__ import annotations
@@ -27,13 +31,8 @@ from psycopg_pool import ConnectionPool
 
 CHECK_AFTER_IDLE_SECONDS = 1.0
 
-# When each pooled connection last went back to the pool (the pool's ``reset`` callback).
+# When each pooled connection last went back to the pool (``IdleCheckedPool.putconn``).
 _returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
-
-
-def note_returned(connection: psycopg.Connection[Any]) -> None:
-    """The pool's ``reset``: called as a connection goes back to the pool, idle."""
-    _returned[connection] = time.monotonic()
 
 
 def check_unless_just_returned(connection: psycopg.Connection[Any]) -> None:
@@ -43,6 +42,15 @@ def check_unless_just_returned(connection: psycopg.Connection[Any]) -> None:
     if returned is not None and time.monotonic() - returned < CHECK_AFTER_IDLE_SECONDS:
         return
     ConnectionPool.check_connection(connection)
+
+
+class IdleCheckedPool(ConnectionPool):
+    """psycopg's pool, noting when each connection comes back (for
+    ``check_unless_just_returned``); the connection is put back in the returning thread."""
+
+    def putconn(self, conn: psycopg.Connection[Any]) -> None:
+        _returned[conn] = time.monotonic()
+        super().putconn(conn)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -59,12 +67,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
             connect_kwargs = self.get_connection_params()
             connect_kwargs["autocommit"] = True  # Django sets it properly later on
             checks = self.settings_dict["CONN_HEALTH_CHECKS"]
-            pool = ConnectionPool(
+            pool = IdleCheckedPool(
                 kwargs=connect_kwargs,
                 open=False,  # not while Django starts
                 configure=self._configure_connection,
                 check=check_unless_just_returned if checks else None,
-                reset=note_returned if checks else None,
                 **pool_options,
             )
             # setdefault: should threads build pools at once, the first one set wins.

@@ -1,5 +1,6 @@
 """The pool's health check (config/postgresql/base.py): skipped for a connection back in the
-pool less than a second, and a connection that sat longer and was dropped is replaced."""
+pool less than a second, and a connection that sat longer and was dropped is replaced; a
+returned connection goes back in the returning thread, not through one of the pool's workers."""
 
 from __future__ import annotations
 
@@ -16,12 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def pool():
     params = connection.get_connection_params()
     params["autocommit"] = True
-    pool = psycopg_pool.ConnectionPool(
+    pool = backend.IdleCheckedPool(
         kwargs=params,
         min_size=1,
         max_size=1,
         check=backend.check_unless_just_returned,
-        reset=backend.note_returned,
         open=True,
     )
     yield pool
@@ -74,3 +74,19 @@ def test_a_dropped_connection_that_sat_in_the_pool_is_replaced(pool, monkeypatch
 def test_the_application_uses_this_backend_with_its_check():
     assert connection.settings_dict["ENGINE"] == "config.postgresql"
     assert connection.pool._check is backend.check_unless_just_returned
+
+
+def test_a_returned_connection_is_back_at_once_without_waking_a_worker(pool, monkeypatch):
+    pool.wait()
+    tasks: list[object] = []
+    monkeypatch.setattr(pool, "run_task", tasks.append)
+    conn = pool.getconn()
+    assert pool.get_stats()["pool_available"] == 0
+    pool.putconn(conn)
+    assert tasks == []  # psycopg's ``reset`` would hand it to a worker thread
+    assert pool.get_stats()["pool_available"] == 1
+
+
+def test_the_application_pool_notes_returns_itself():
+    assert isinstance(connection.pool, backend.IdleCheckedPool)
+    assert connection.pool._reset is None
