@@ -7,6 +7,11 @@ loader has psycopg's C loader parse the text and sets the same ``tzinfo`` Django
 (``tests/config/test_pg_types.py`` compares the two over many values). It is registered on
 each connection Django opens (or borrows from the pool), after Django's; without psycopg's C
 module, Django's stays.
+
+Where Django's time zone is UTC (``USE_TZ``, as Hearth runs) its connections are set to UTC
+too, and there psycopg's C loader already gives ``datetime.timezone.utc``, Django's own
+``tzinfo``: the C loader is used as it is, with no Python call per value (0.8 µs, against
+1.8 µs with the ``replace`` in a page's render; schedule pages read a few hundred).
 """
 
 from __future__ import annotations
@@ -18,16 +23,35 @@ from typing import Any
 from django.db.backends.signals import connection_created
 from psycopg import _cmodule
 from psycopg.adapt import Loader
+from psycopg.pq import Format
 
 
 @functools.lru_cache(maxsize=8)
-def timestamptz_loader(tz: datetime.tzinfo | None) -> type[Loader] | None:
+def timestamptz_loader(
+    tz: datetime.tzinfo | None, *, connection_in_utc: bool = False
+) -> type[Loader] | None:
     """A loader class giving datetimes ``tz`` (what Django's ``register_tzloader(tz)``
-    gives), or None without psycopg's C module."""
+    gives), or None without psycopg's C module. ``connection_in_utc``: the connections it
+    reads from have their time zone set to UTC."""
     c_module = _cmodule._psycopg
     if c_module is None:
         return None
     parser = c_module.TimestamptzLoader
+
+    if tz is datetime.UTC and connection_in_utc:
+
+        class UTCTimestamptzLoader:
+            """psycopg's C loader itself (its class cannot be subclassed: ``__new__`` makes
+            one), which on a connection in UTC gives ``datetime.UTC``; psycopg then calls its
+            C ``load`` directly for every value."""
+
+            format = Format.TEXT
+            timezone = tz  # read by Django's create_cursor, which then keeps this loader
+
+            def __new__(cls, oid: int, context: Any = None) -> Any:
+                return parser(oid, context)
+
+        return UTCTimestamptzLoader  # type: ignore[return-value]
 
     class TimestamptzLoader(Loader):
         timezone = tz  # read by Django's create_cursor, which then keeps this loader
@@ -46,7 +70,8 @@ def use_fast_timestamps(sender: Any, connection: Any, **kwargs: Any) -> None:
     """``connection_created``: register the loader on a PostgreSQL connection."""
     if connection.vendor != "postgresql":
         return
-    loader = timestamptz_loader(connection.timezone)
+    in_utc = connection.connection.info.parameter_status("TimeZone") == "UTC"
+    loader = timestamptz_loader(connection.timezone, connection_in_utc=in_utc)
     if loader is not None:
         connection.connection.adapters.register_loader("timestamptz", loader)
 
