@@ -95,7 +95,7 @@ def load(now: datetime, groups_count: int = GROUPS) -> Personas:
     from django.contrib.auth.models import Permission
     from django.db import transaction
 
-    from accounts.models import User
+    from accounts.models import GuidelinesAcceptance, GuidelinesVersion, User
     from accounts.roles import Role
     from groups.models import (
         Enrollment,
@@ -243,6 +243,18 @@ def load(now: datetime, groups_count: int = GROUPS) -> Personas:
                 )
                 for g in groups
                 for p in permissions
+            ),
+        )
+
+        # Everyone here leads or joined groups, so has accepted the guidelines in force (Hearth
+        # asks before anyone joins); otherwise every page would carry the banner asking them to.
+        guidelines = GuidelinesVersion.objects.filter(published_at__isnull=False).first()
+        assert guidelines is not None, "the migrations publish the first guidelines"
+        insert(
+            GuidelinesAcceptance,
+            (
+                GuidelinesAcceptance(user=person, version=guidelines)
+                for person in (*facilitators, *clients, viewer)
             ),
         )
 

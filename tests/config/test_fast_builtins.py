@@ -1,4 +1,5 @@
-"""The faster ``{% url %}`` and ``|date`` give exactly what Django's own give."""
+"""The faster ``{% url %}``, ``{% static %}``, ``{% extends %}`` and ``|date`` give exactly what
+Django's own give."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.template import Context, Engine, engines
 from django.template.defaultfilters import date as django_date
+from django.template.loader_tags import ExtendsNode
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
 from django.utils.html import conditional_escape
@@ -116,3 +118,40 @@ def test_base_html_uses_the_remembered_static_tag():
 
     nodes = get_template("base.html").template.nodelist.get_nodes_by_type(fast.MemoStaticNode)
     assert len(nodes) == 3
+
+
+CHAIN = {
+    "root.html": "<{% block title %}Root{% endblock %}|{% block body %}"
+    "{% block inner %}in{% endblock %}{% endblock %}|{% block foot %}f{% endblock %}>",
+    "middle.html": "{% extends 'root.html' %}{% block body %}[{{ block.super }}]"
+    "{% block extra %}x{% endblock %}{% endblock %}",
+    "page.html": "{% extends 'middle.html' %}{% block title %}{{ who }}{% endblock %}"
+    "{% block inner %}{{ block.super }}!{% endblock %}{% block extra %}{{ block.super }}y"
+    "{% endblock %}",
+    "variable.html": "{% extends parent %}{% block foot %}{{ block.super }}{{ who }}{% endblock %}",
+}
+
+
+def chain_engine(*builtins: str) -> Engine:
+    locmem = ("django.template.loaders.locmem.Loader", CHAIN)
+    cached = ("django.template.loaders.cached.Loader", [locmem])
+    return Engine(loaders=[cached], builtins=list(builtins))
+
+
+@pytest.mark.parametrize("name", ["page.html", "middle.html", "variable.html"])
+def test_the_extends_tag_renders_as_djangos_and_finds_the_root_blocks_once(name):
+    kept, djangos = chain_engine("config.templatetags.fast"), chain_engine()
+    context = {"who": "<b>me</b>", "parent": "middle.html"}
+    for _ in range(3):
+        mine = kept.get_template(name).render(Context(context))
+        assert mine == djangos.get_template(name).render(Context(context))
+    root = kept.get_template("root.html")
+    assert set(fast._root_blocks[root]) == {"title", "body", "inner", "foot"}
+    assert all(not t.nodelist.get_nodes_by_type(ExtendsNode) for t in fast._root_blocks)
+
+
+def test_pages_extend_base_html_with_the_kept_blocks_tag():
+    from django.template.loader import get_template
+
+    page = get_template("groups/dashboard.html").template
+    assert isinstance(page.nodelist[0], fast.KeptBlocksExtendsNode)
