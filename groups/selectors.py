@@ -953,9 +953,11 @@ def _manage_group(user_id: int, slug: str) -> QuerySet[TherapyGroup]:
     co = User.objects.filter(co_facilitated_groups=OuterRef("pk")).order_by("pk")
     return (
         _managed(user_id, slug)
-        .select_related("topic", "facilitator")
-        # The co-facilitators in the same query, as two arrays in the same order.
+        # Only the names of the topic and the facilitator (not their rows), and the
+        # co-facilitators in the same query, as two arrays in the same order.
         .annotate(
+            topic_name=F("topic__name"),
+            facilitator_name=F("facilitator__display_name"),
             co_facilitator_ids=ArraySubquery(co.values("pk")),
             co_facilitator_names=ArraySubquery(co.values("display_name")),
         )
@@ -1063,8 +1065,8 @@ def manage_page(*, viewer: User, slug: str) -> ManagePage | None:
         )
     return ManagePage(
         group=group,
-        topic_name=group.topic.name,
-        facilitator_name=group.facilitator.display_name,
+        topic_name=group.topic_name,  # type: ignore[attr-defined]
+        facilitator_name=group.facilitator_name,  # type: ignore[attr-defined]
         co_facilitators=[
             Facilitator(pk=pk, display_name=name)
             for pk, name in zip(

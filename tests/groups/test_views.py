@@ -488,6 +488,23 @@ def test_a_staff_member_who_facilitates_sees_pseudonyms_but_no_emails_on_the_man
     assert EMAIL_ADDRESS.findall(page) == []
 
 
+def test_the_manage_page_reads_names_not_the_facilitators_account(client, therapist, listed):
+    """The page prints the topic's and facilitator's names: its reads ask for those, never
+    for the facilitator's account row (password hash, email address)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(therapist)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(reverse("groups:manage", args=[listed.slug])).content.decode()
+    assert listed.topic.name in page
+    assert therapist.display_name in page
+    group_reads = [q["sql"] for q in queries if q["sql"].startswith('SELECT "groups_therapygroup"')]
+    assert group_reads
+    for sql in group_reads:
+        assert '"password"' not in sql and '"email"' not in sql, sql
+
+
 def test_staff_see_who_is_behind_a_per_group_name_in_the_admin(client, staff_user, listed):
     enrollment = make_member(listed)
     client.force_login(staff_user)
