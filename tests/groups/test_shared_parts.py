@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from groups import services
 from groups.models import Enrollment, Invitation, Topic
-from groups.selectors import GroupLink
+from groups.selectors import GroupLink, WaitingPlace
 from tests.factories import UserFactory, make_group, make_member, make_session
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +226,38 @@ def test_a_new_co_facilitator_shows_on_a_members_group_page_at_once(group, thera
     assert "Quiet Willow" in page_of(member, url)
     services.co_facilitator_remove(actor=therapist, group=group, user=colleague)
     assert "Quiet Willow" not in page_of(member, url)
+
+
+def test_equal_rows_are_made_once_and_rows_of_another_type_apart(monkeypatch):
+    from dataclasses import dataclass
+
+    from config import fragments
+
+    @dataclass(frozen=True)
+    class OtherLink(fragments.Row):
+        title: str
+        slug: str
+
+    made: list[object] = []
+    real = fragments.render_to_string
+
+    def counting(template_name, context):
+        made.append(context["row"])
+        return real(template_name, context)
+
+    monkeypatch.setattr(fragments, "render_to_string", counting)
+    fragments._kept.clear()
+    template = "groups/_schedule_waiting.html"
+    one, same, other = (
+        GroupLink("Calm", "calm"),
+        GroupLink("Calm", "calm"),
+        OtherLink("Calm", "calm"),
+    )
+    first = fragments.render_row(template, WaitingPlace(group=one, place=2))
+    assert fragments.render_row(template, WaitingPlace(group=same, place=2)) == first
+    assert len(made) == 1
+    fragments.render_row(template, WaitingPlace(group=one, place=3))
+    fragments.render_row(
+        template, WaitingPlace(group=other, place=2)
+    )  # equal values, not a GroupLink
+    assert len(made) == 3
