@@ -10,8 +10,8 @@ module, Django's stays.
 
 Where Django's time zone is UTC (``USE_TZ``, as Hearth runs) its connections are set to UTC
 too, and there psycopg's C loader already gives ``datetime.timezone.utc``, Django's own
-``tzinfo``: the C loader is used as it is, with no Python call per value (0.8 µs, against
-1.8 µs with the ``replace`` in a page's render; schedule pages read a few hundred).
+``tzinfo``: the C loader is used as it is, with no Python call per value (My schedule, which
+reads a few hundred, 12.2 -> 11.2 M instructions a request).
 """
 
 from __future__ import annotations
