@@ -126,6 +126,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.hearth",
+                # The CSRF token, masked with one draw of randomness (after Django's own).
+                "config.csrf.csrf",
             ],
             # Faster drop-ins for {% url %} and |date (see config/templatetags/fast.py).
             "builtins": ["config.templatetags.fast"],
